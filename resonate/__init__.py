@@ -1,0 +1,3 @@
+"""resonate: a durable-promises server compatible with the Resonate REST API."""
+
+__version__ = "0.1.0"

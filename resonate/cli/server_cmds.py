@@ -1,0 +1,130 @@
+"""`resonate serve`, `resonate dev` and `resonate migrate`: the server-side commands.
+
+Imported lazily by the CLI so that `resonate --help` never loads the server or store drivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from resonate.server.config import Config, ConfigError, ResolvedConfig, resolve_config
+
+DEV_BANNER = (
+    "resonate dev: in-memory store (SQLite :memory:). All data is lost when this process exits."
+)
+log = logging.getLogger("resonate")
+
+
+def _resolve(args: list[str], *, dev: bool = False) -> ResolvedConfig | None:
+    try:
+        resolved = resolve_config(args, os.environ, Path.cwd(), dev=dev)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
+    return resolved
+
+
+def _describe_store(config: Config) -> str:
+    if config.store_kind == "postgres":
+        if config["aio.store.postgres.url"]:
+            return "postgres (url)"
+        return (
+            f"postgres host={config['aio.store.postgres.host']} "
+            f"port={config['aio.store.postgres.port']} "
+            f"database={config['aio.store.postgres.database']} "
+            f"user={config['aio.store.postgres.username']}"
+        )
+    return f"sqlite path={config['aio.store.sqlite.path']}"
+
+
+def run_serve(args: list[str], dev: bool) -> int:
+    if dev:
+        print(DEV_BANNER, file=sys.stderr, flush=True)
+    resolved = _resolve(args, dev=dev)
+    if resolved is None:
+        return 2
+    from resonate.server.logs import configure_logging
+
+    config = resolved.config
+    configure_logging(config["logLevel"], config["logFormat"])
+    for warning in resolved.warnings:
+        log.warning("%s", warning)
+    return asyncio.run(_serve(resolved))
+
+
+async def _serve(resolved: ResolvedConfig) -> int:
+    from resonate.server.app import Server, serve_until_signalled
+    from resonate.store.base import MigrationError, StoreUnavailable
+
+    config = resolved.config
+    log.info("config file: %s", resolved.file or "none")
+    log.info("store: %s", _describe_store(config))
+    server = Server(config)
+    try:
+        await server.start()
+    except (MigrationError, StoreUnavailable) as error:
+        log.error("%s", error)
+        await server.stop()
+        return 1
+    except OSError as error:
+        log.error("cannot listen: %s", error)
+        await server.stop()
+        return 1
+    log.info("api listening on %s:%s", *(server.api_address or ("?", "?")))
+    if server.metrics_address:
+        log.info("metrics listening on %s:%s", *server.metrics_address)
+    log.info("system.url: %s", config.system_url())
+    return await serve_until_signalled(server)
+
+
+def run_migrate(action: str, args: list[str]) -> int:
+    resolved = _resolve(args)
+    if resolved is None:
+        return 2
+    return asyncio.run(_migrate(action, resolved.config))
+
+
+async def _migrate(action: str, config: Config) -> int:
+    from resonate.server.app import open_store
+    from resonate.store.base import MigrationError, StoreUnavailable
+
+    store = open_store(config)
+    try:
+        await store.open(migrate_fresh=False)
+        status = await store.schema_status()
+        pending = store.pending_migrations(status.current)
+        if action == "status":
+            print(f"store: {_describe_store(config)}")
+            print(f"current version: {status.current}")
+            print(f"latest version: {status.latest}")
+            if status.current > status.latest:
+                print("database is ahead of this server")
+            for migration in pending:
+                print(f"pending: {migration.version:03d}_{migration.name}.sql")
+            if not pending:
+                print("no pending migrations")
+        elif action == "dry-run":
+            if not pending:
+                print("-- no pending migrations")
+            for migration in pending:
+                print(f"-- {migration.version:03d}_{migration.name}.sql")
+                print(migration.sql.rstrip())
+        elif action == "up":
+            applied = await store.migrate_up()
+            for migration in applied:
+                print(f"applied {migration.version:03d}_{migration.name}.sql")
+            if not applied:
+                print("no pending migrations")
+        else:
+            print(f"error: unknown migrate action {action!r}", file=sys.stderr)
+            return 2
+    except (MigrationError, StoreUnavailable) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    return 0

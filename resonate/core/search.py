@@ -1,0 +1,120 @@
+"""Search queries, `*` patterns and opaque cursors (http-api.md §1.8)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from resonate.core.errors import bad_request, invalid
+from resonate.core.promise import SEARCH_STATES, PromiseState
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseQuery:
+    id: str
+    state: str | None = None  # "pending" | "resolved" | "rejected"
+    tags: dict[str, str] = field(default_factory=dict)
+    limit: int = DEFAULT_LIMIT
+    before_sort_id: int | None = None  # page position: rows with a smaller sort id
+
+    @property
+    def states(self) -> tuple[PromiseState, ...]:
+        return SEARCH_STATES[self.state] if self.state else ()
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    if not raw.isascii() or not raw.isdigit():
+        raise invalid("limit", f"The field limit must be an integer from 0 to {MAX_LIMIT}.")
+    limit = int(raw)
+    if limit > MAX_LIMIT:
+        raise invalid("limit", f"The field limit must be an integer from 0 to {MAX_LIMIT}.")
+    return limit or DEFAULT_LIMIT
+
+
+def parse_search_state(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    state = raw.lower()
+    if state not in SEARCH_STATES:
+        raise invalid("state", "The field state must be one of pending, resolved, rejected.")
+    return state
+
+
+def encode_cursor(kind: str, query: dict[str, Any]) -> str:
+    payload = json.dumps({"kind": kind, **query}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (binascii.Error, UnicodeError, ValueError):
+        raise bad_request("The cursor is invalid.") from None
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        raise bad_request("The cursor is invalid.")
+    return data
+
+
+def promise_cursor(query: PromiseQuery, last_sort_id: int) -> str:
+    return encode_cursor(
+        "promises",
+        {"id": query.id, "state": query.state, "tags": query.tags, "limit": query.limit,
+         "before": last_sort_id},
+    )
+
+
+def promise_query_from_cursor(cursor: str) -> PromiseQuery:
+    data = decode_cursor("promises", cursor)
+    try:
+        pattern, state, tags = data["id"], data["state"], data["tags"]
+        limit, before = data["limit"], data["before"]
+        valid = (
+            isinstance(pattern, str) and pattern
+            and (state is None or state in SEARCH_STATES)
+            and isinstance(tags, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items())
+            and type(limit) is int and 0 < limit <= MAX_LIMIT
+            and type(before) is int
+        )
+    except KeyError:
+        valid = False
+    if not valid:
+        raise bad_request("The cursor is invalid.")
+    return PromiseQuery(pattern, state, tags, limit, before)
+
+
+def glob_pattern(pattern: str) -> str:
+    """A D6 pattern as a SQLite GLOB: `*` stays the wildcard, other metacharacters are literal."""
+    out = []
+    for char in pattern:
+        if char == "?":
+            out.append("[?]")
+        elif char == "[":
+            out.append("[[]")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def like_pattern(pattern: str) -> str:
+    """A D6 pattern as a SQL LIKE with ESCAPE '\\' (PostgreSQL)."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
+def parse_tag_filters(params: list[tuple[str, str]]) -> dict[str, str]:
+    """`tags[<key>]=<value>` query parameters; the key is taken literally."""
+    tags: dict[str, str] = {}
+    for name, value in params:
+        if name.startswith("tags[") and name.endswith("]"):
+            tags[name[5:-1]] = value
+    return tags

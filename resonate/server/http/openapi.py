@@ -1,0 +1,151 @@
+"""The OpenAPI 3.1 document, generated from the route table (http-api.md §11.4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from resonate import __version__
+from resonate.core.errors import Code
+from resonate.core.promise import PromiseState
+from resonate.core.schema import VALUE_SCHEMA, to_openapi
+from resonate.server.http.routes import Route
+
+INT64 = {"type": "integer", "format": "int64"}
+STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+OUTPUT_VALUE = {
+    "type": "object",
+    "properties": {"headers": STRING_MAP, "data": {"type": "string", "contentEncoding": "base64"}},
+}
+
+COMPONENTS: dict[str, Any] = {
+    "Value": VALUE_SCHEMA,
+    "Promise": {
+        "type": "object",
+        "required": ["id", "state", "param", "value", "timeout"],
+        "properties": {
+            "id": {"type": "string"},
+            "state": {"type": "string", "enum": [s.name for s in PromiseState]},
+            "param": OUTPUT_VALUE,
+            "value": OUTPUT_VALUE,
+            "timeout": INT64,
+            "idempotencyKeyForCreate": {"type": "string"},
+            "idempotencyKeyForComplete": {"type": "string"},
+            "tags": STRING_MAP,
+            "createdOn": INT64,
+            "completedOn": INT64,
+        },
+    },
+    "PromisePage": {
+        "type": "object",
+        "required": ["cursor", "promises"],
+        "properties": {
+            "cursor": {"type": ["string", "null"]},
+            "promises": {"type": "array", "items": {"$ref": "#/components/schemas/Promise"}},
+        },
+    },
+    "Status": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string", "enum": ["ok"]}},
+    },
+    "Ready": {
+        "type": "object",
+        "required": ["status", "store", "schemaVersion"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok"]},
+            "store": {"type": "string", "enum": ["sqlite", "postgres"]},
+            "schemaVersion": {"type": "integer"},
+        },
+    },
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "details"],
+                "properties": {
+                    "code": {"type": "integer", "enum": [int(c) for c in Code if c >= 40000]},
+                    "message": {"type": "string"},
+                    "details": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["@type", "message", "domain"],
+                            "properties": {
+                                "@type": {"type": "string", "enum": [
+                                    "FieldValidationError", "RequestError", "ServerError"]},
+                                "message": {"type": "string"},
+                                "domain": {"type": "string", "enum": ["request", "server"]},
+                                "metadata": {"type": "object"},
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    },
+}
+
+ERROR_TEXT = {
+    400: "Invalid request", 401: "Unauthorized", 403: "Forbidden or state conflict",
+    404: "Not found", 405: "Method not allowed", 409: "Already exists",
+    412: "Task precondition failed", 413: "Body too large", 500: "Server or store error",
+    503: "Not ready or shutting down",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": route.operation,
+        "summary": route.summary,
+        "parameters": [
+            {
+                "name": param.name,
+                "in": param.location,
+                "required": param.required or param.location == "path",
+                "schema": param.schema,
+                **({"description": param.description} if param.description else {}),
+                **({"style": "deepObject", "explode": True} if param.name == "tags" else {}),
+            }
+            for param in route.params
+        ],
+        "responses": {},
+    }
+    if route.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": to_openapi(route.body)}},
+        }
+    for status, schema in route.responses.items():
+        content = {"application/json": {"schema": _ref(schema) if schema else {"type": "object"}}}
+        operation["responses"][str(status)] = {"description": "Success", "content": content}
+    for status in route.errors:
+        operation["responses"][str(status)] = {
+            "description": ERROR_TEXT[status],
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
+    if not route.authenticated:
+        operation["security"] = []
+    return operation
+
+
+def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "resonate",
+            "version": __version__,
+            "description": "Durable promises server, Resonate REST API compatible.",
+        },
+        "paths": paths,
+        "components": {"schemas": COMPONENTS},
+    }

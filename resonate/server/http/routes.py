@@ -1,0 +1,273 @@
+"""The route table of the API listener: one entry per route, used to register the aiohttp
+handlers AND to generate the OpenAPI document (http-api.md §1.2, §11.4).
+
+Handlers are thin: they validate with the shared schemas, call one operation through the
+store, and render the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+
+from resonate.core.clock import Clock
+from resonate.core.errors import Code, ResonateError, invalid
+from resonate.core.promise import COMPLETION_STATES, PromiseState
+from resonate.core.schema import Field, Kind, Schema, validate
+from resonate.core.search import (
+    PromiseQuery,
+    parse_limit,
+    parse_search_state,
+    parse_tag_filters,
+    promise_query_from_cursor,
+)
+from resonate.server import promises
+from resonate.server.http.protocol import (
+    fence,
+    idempotency_key,
+    json_response,
+    path_id,
+    read_json_object,
+    strict_header,
+)
+from resonate.store.base import SchemaStatus, Store
+
+# ---- request bodies -------------------------------------------------------------------------
+
+CREATE_PROMISE = Schema(
+    "CreatePromiseRequest",
+    (
+        Field("id", Kind.ID, required=True, description="Promise id; may contain '/'."),
+        Field("timeout", Kind.INT64,
+              description="Absolute deadline, ms since the epoch; absent means 0."),
+        Field("param", Kind.VALUE),
+        Field("tags", Kind.TAGS),
+    ),
+)
+
+COMPLETE_PROMISE = Schema(
+    "CompletePromiseRequest",
+    (
+        Field("state", Kind.ENUM, required=True,
+              choices=tuple(s.name.lower() for s in COMPLETION_STATES)),
+        Field("value", Kind.VALUE),
+    ),
+)
+
+
+# ---- the route table ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    location: str  # "path" | "query" | "header"
+    schema: dict[str, Any]
+    required: bool = False
+    description: str = ""
+
+
+@dataclass
+class Context:
+    """What handlers need: the store, the clock and a few settings."""
+
+    store: Store
+    clock: Clock
+    promise_batch_size: int = 100
+    shutting_down: bool = False
+    ready_cache: tuple[float, SchemaStatus | Exception] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Context, web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str  # OpenAPI form: /promises/{id}
+    operation: str  # the `type` label of api_* metrics, and the operationId
+    summary: str
+    handler: Handler
+    params: tuple[Param, ...] = ()
+    body: Schema | None = None
+    responses: dict[int, str | None] = field(default_factory=dict)  # status -> schema name
+    errors: tuple[int, ...] = ()
+    catch_all: tuple[str, ...] = ()  # path parameters that take the rest of the path
+    authenticated: bool = True
+
+    @property
+    def aiohttp_path(self) -> str:
+        path = self.path
+        for name in self.catch_all:
+            path = path.replace("{" + name + "}", "{" + name + ":.*}")
+        return path
+
+
+STRING = {"type": "string"}
+ID_PARAM = Param("id", "path", {"type": "string"}, True,
+                 "Promise id, percent-encoded as one segment ('/' as %2F)")
+IDEMPOTENCY = Param("idempotency-key", "header", STRING)
+STRICT = Param("strict", "header", {"type": "string", "enum": ["true", "false", "1", "0", "t", "f"]},
+               description="Boolean, case-insensitive")
+REQUEST_ID = Param("request-id", "header", STRING)
+TASK_ID = Param("task-id", "header", STRING, description="Fencing token: task id")
+TASK_COUNTER = Param("task-counter", "header", {"type": "string", "pattern": "^-?[0-9]+$"},
+                     description="Fencing token: task counter")
+TRACE = (Param("traceparent", "header", STRING), Param("tracestate", "header", STRING))
+
+
+# ---- handlers: promises ---------------------------------------------------------------------
+
+
+def _promise_response(outcome: promises.Outcome) -> web.Response:
+    return json_response(201 if outcome.created else 200, outcome.promise.to_json())
+
+
+async def read_promise(ctx: Context, request: web.Request) -> web.Response:
+    promise_id = path_id(request)
+    promise = await ctx.store.run(partial(promises.read_promise, clock=ctx.clock,
+                                          promise_id=promise_id))
+    return json_response(200, promise.to_json())
+
+
+async def search_promises(ctx: Context, request: web.Request) -> web.Response:
+    params = request.query
+    cursor = params.get("cursor")
+    if cursor is not None:
+        query = promise_query_from_cursor(cursor)
+    else:
+        pattern = params.get("id", "")
+        if not pattern:
+            raise invalid("id", "The field id is required.")
+        query = PromiseQuery(
+            id=pattern,
+            state=parse_search_state(params.get("state")),
+            tags=parse_tag_filters(list(params.items())),
+            limit=parse_limit(params.get("limit")),
+        )
+    page = await ctx.store.run(partial(promises.search_promises, clock=ctx.clock, query=query,
+                                       timeout_batch=ctx.promise_batch_size))
+    return json_response(200, {"cursor": page.cursor,
+                               "promises": [p.to_json() for p in page.promises]})
+
+
+async def create_promise(ctx: Context, request: web.Request) -> web.Response:
+    strict = strict_header(request)
+    fencing = fence(request)
+    body = validate(CREATE_PROMISE, await read_json_object(request))
+    command = promises.CreatePromise(
+        id=body["id"],
+        timeout=body["timeout"] or 0,
+        param=body["param"],
+        tags=body["tags"],
+        idempotency_key=idempotency_key(request),
+        strict=strict,
+        fence=fencing,
+    )
+    outcome = await ctx.store.run(partial(promises.create_promise, clock=ctx.clock,
+                                          request=command))
+    return _promise_response(outcome)
+
+
+async def complete_promise(ctx: Context, request: web.Request) -> web.Response:
+    promise_id = path_id(request)
+    strict = strict_header(request)
+    fencing = fence(request)
+    body = validate(COMPLETE_PROMISE, await read_json_object(request))
+    command = promises.CompletePromise(
+        id=promise_id,
+        state=PromiseState[body["state"]],
+        value=body["value"],
+        idempotency_key=idempotency_key(request),
+        strict=strict,
+        fence=fencing,
+    )
+    if not promise_id:
+        raise ResonateError(Code.PROMISE_NOT_FOUND)
+    outcome = await ctx.store.run(partial(promises.complete_promise, clock=ctx.clock,
+                                          request=command))
+    return _promise_response(outcome)
+
+
+# ---- handlers: health -----------------------------------------------------------------------
+
+READY_CACHE_SECONDS = 1.0
+READY_TIMEOUT_SECONDS = 2.0
+
+
+async def ping(ctx: Context, request: web.Request) -> web.Response:
+    return json_response(200, {"status": "ok"})
+
+
+async def readyz(ctx: Context, request: web.Request) -> web.Response:
+    if ctx.shutting_down:
+        raise ResonateError(Code.SHUTTING_DOWN, "the server is shutting down")
+    now = time.monotonic()
+    if ctx.ready_cache is None or now - ctx.ready_cache[0] > READY_CACHE_SECONDS:
+        result: SchemaStatus | Exception
+        try:
+            result = await asyncio.wait_for(ctx.store.schema_status(), READY_TIMEOUT_SECONDS)
+        except Exception as error:  # any failure means "not ready", named in the answer
+            result = error
+        ctx.ready_cache = (now, result)
+    result = ctx.ready_cache[1]
+    if isinstance(result, Exception):
+        raise ResonateError(Code.NOT_READY, f"store unreachable: {result or type(result).__name__}")
+    if result.current != result.latest:
+        raise ResonateError(
+            Code.NOT_READY, f"schema version {result.current}, expected {result.latest}"
+        )
+    return json_response(
+        200, {"status": "ok", "store": ctx.store.kind, "schemaVersion": result.current}
+    )
+
+
+async def openapi(ctx: Context, request: web.Request) -> web.Response:
+    return json_response(200, ctx.extra["openapi"])
+
+
+PROMISE_ERRORS = (400, 401, 403, 404, 405, 409, 412, 413, 500, 503)
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/ping", "Ping", "Compatibility health check", ping,
+          responses={200: "Status"}, authenticated=False),
+    Route("GET", "/healthz", "Healthz", "Liveness: 200 while the process serves HTTP", ping,
+          responses={200: "Status"}, authenticated=False),
+    Route("GET", "/readyz", "Readyz", "Readiness: store answers and schema is current", readyz,
+          responses={200: "Ready"}, errors=(503,), authenticated=False),
+    Route("GET", "/openapi.json", "OpenApi", "This OpenAPI document", openapi,
+          responses={200: None}, authenticated=False),
+    Route("GET", "/promises", "SearchPromises", "Search promises", search_promises,
+          params=(
+              Param("id", "query", {"type": "string", "minLength": 1},
+                    description="Pattern; '*' matches any run of characters. Required "
+                                "unless cursor is given."),
+              Param("state", "query", {"type": "string", "enum": [
+                  "pending", "resolved", "rejected", "PENDING", "RESOLVED", "REJECTED"]}),
+              Param("tags", "query", {"type": "object", "additionalProperties": STRING},
+                    description="Exact tag filters as tags[<key>]=<value>"),
+              Param("limit", "query", {"type": "integer", "minimum": 0, "maximum": 100}),
+              Param("cursor", "query", STRING),
+              REQUEST_ID,
+          ),
+          responses={200: "PromisePage"}, errors=(400, 401, 403, 500, 503)),
+    Route("POST", "/promises", "CreatePromise", "Create a promise", create_promise,
+          params=(REQUEST_ID, IDEMPOTENCY, STRICT, TASK_ID, TASK_COUNTER, *TRACE),
+          body=CREATE_PROMISE, responses={201: "Promise", 200: "Promise"},
+          errors=(400, 401, 403, 409, 412, 413, 500, 503)),
+    Route("GET", "/promises/{id}", "ReadPromise", "Read a promise", read_promise,
+          params=(ID_PARAM, REQUEST_ID), responses={200: "Promise"},
+          errors=(400, 401, 403, 404, 500, 503), catch_all=("id",)),
+    Route("PATCH", "/promises/{id}", "CompletePromise", "Resolve, reject or cancel a promise",
+          complete_promise,
+          params=(ID_PARAM, REQUEST_ID, IDEMPOTENCY, STRICT, TASK_ID, TASK_COUNTER),
+          body=COMPLETE_PROMISE, responses={201: "Promise", 200: "Promise"},
+          errors=PROMISE_ERRORS, catch_all=("id",)),
+)

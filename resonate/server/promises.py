@@ -1,0 +1,198 @@
+"""Promise operations: the transactional logic of every promise route, written once.
+
+Each operation is a coroutine over a store Transaction; protocol adapters (HTTP now, others
+later), the CLI and the TUI all reach promises through these functions via the store. Time is
+read from the injected clock inside the transaction, so "overdue" is decided at the moment
+the operation runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from resonate.core.clock import Clock
+from resonate.core.errors import Code, ResonateError
+from resonate.core.promise import (
+    EMPTY_VALUE,
+    Promise,
+    PromiseState,
+    Value,
+    decide_complete_completed,
+    decide_create_existing,
+)
+from resonate.core.search import PromiseQuery, promise_cursor
+from resonate.store.base import Event, Transaction
+
+# A guarded write that lost a race re-reads and decides again; a few rounds always suffice,
+# since every round observes a newer, completed state.
+MAX_ROUNDS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """The `task-id`/`task-counter` fencing token of a request (http-api.md §1.4)."""
+
+    task_id: str
+    counter: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePromise:
+    id: str
+    timeout: int
+    param: Value = EMPTY_VALUE
+    tags: dict[str, str] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    strict: bool = False
+    fence: Fence | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompletePromise:
+    id: str
+    state: PromiseState
+    value: Value = EMPTY_VALUE
+    idempotency_key: str | None = None
+    strict: bool = False
+    fence: Fence | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A promise and whether this request created or completed it (201) or found it (200)."""
+
+    promise: Promise
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PromisePage:
+    promises: list[Promise]
+    cursor: str | None
+
+
+async def check_fence(tx: Transaction, fence: Fence | None) -> None:
+    if fence is not None and not await tx.task_is_claimed(fence.task_id, fence.counter):
+        raise ResonateError(Code.TASK_PRECONDITION_FAILED)
+
+
+async def complete(
+    tx: Transaction,
+    promise: Promise,
+    state: PromiseState,
+    value: Value,
+    idempotency_key: str | None,
+    completed_on: int,
+) -> bool:
+    """The single place a promise becomes completed, by a client or by its deadline."""
+    if not await tx.complete_promise(promise.id, state, value, idempotency_key, completed_on):
+        return False
+    tx.emit(Event("promise", state.name.lower()))
+    return True
+
+
+async def time_out(tx: Transaction, promise: Promise) -> Promise:
+    """Complete an overdue promise with its timed-out state; returns the stored result."""
+    done = promise.timed_out()
+    if await complete(tx, promise, done.state, done.value, None, promise.timeout):
+        return done
+    current = await tx.get_promise(promise.id)
+    if current is None:  # pragma: no cover - promises are never deleted
+        raise ResonateError(Code.PROMISE_NOT_FOUND)
+    return current
+
+
+async def _current(tx: Transaction, promise_id: str, now: int) -> Promise | None:
+    """The stored promise, timed out first if it is overdue (lazy timeout, §2.7)."""
+    promise = await tx.get_promise(promise_id)
+    if promise is not None and promise.is_overdue(now):
+        promise = await time_out(tx, promise)
+    return promise
+
+
+async def read_promise(tx: Transaction, clock: Clock, promise_id: str) -> Promise:
+    promise = await _current(tx, promise_id, clock.now_ms())
+    if promise is None:
+        raise ResonateError(Code.PROMISE_NOT_FOUND)
+    return promise
+
+
+async def create_promise(tx: Transaction, clock: Clock, request: CreatePromise) -> Outcome:
+    await check_fence(tx, request.fence)
+    now = clock.now_ms()
+    for _ in range(MAX_ROUNDS):
+        existing = await _current(tx, request.id, now)
+        if existing is not None:
+            decide_create_existing(existing, request.idempotency_key, request.strict)
+            return Outcome(existing, created=False)
+        promise = Promise(
+            id=request.id,
+            state=PromiseState.PENDING,
+            param=request.param,
+            value=EMPTY_VALUE,
+            timeout=request.timeout,
+            idempotency_key_for_create=request.idempotency_key,
+            idempotency_key_for_complete=None,
+            tags=request.tags,
+            created_on=now,
+        )
+        if await tx.insert_promise(promise):
+            tx.emit(Event("promise", "created"))
+            return Outcome(promise, created=True)
+    raise ResonateError(Code.STORE_ERROR, "create kept losing races; giving up")
+
+
+async def complete_promise(tx: Transaction, clock: Clock, request: CompletePromise) -> Outcome:
+    await check_fence(tx, request.fence)
+    now = clock.now_ms()
+    for _ in range(MAX_ROUNDS):
+        stored = await _current(tx, request.id, now)
+        if stored is None:
+            raise ResonateError(Code.PROMISE_NOT_FOUND)
+        if stored.state.is_completed:
+            decide_complete_completed(stored, request.state, request.idempotency_key,
+                                      request.strict)
+            return Outcome(stored, created=False)
+        if await complete(tx, stored, request.state, request.value, request.idempotency_key, now):
+            done = Promise(
+                id=stored.id,
+                state=request.state,
+                param=stored.param,
+                value=request.value,
+                timeout=stored.timeout,
+                idempotency_key_for_create=stored.idempotency_key_for_create,
+                idempotency_key_for_complete=request.idempotency_key,
+                tags=stored.tags,
+                created_on=stored.created_on,
+                completed_on=now,
+            )
+            return Outcome(done, created=True)
+    raise ResonateError(Code.STORE_ERROR, "complete kept losing races; giving up")
+
+
+async def search_promises(
+    tx: Transaction, clock: Clock, query: PromiseQuery, timeout_batch: int = 100
+) -> PromisePage:
+    """A page of matching promises, after timing out the overdue ones the query touches."""
+    now = clock.now_ms()
+    while True:
+        overdue = await tx.overdue_promises(now, timeout_batch, query)
+        for promise in overdue:
+            await time_out(tx, promise)
+        if len(overdue) < timeout_batch:
+            break
+    rows = await tx.search_promises(query)
+    cursor = promise_cursor(query, rows[-1][0]) if len(rows) == query.limit and rows else None
+    return PromisePage([promise for _, promise in rows], cursor)
+
+
+async def time_out_overdue(tx: Transaction, clock: Clock, limit: int) -> int:
+    """One batch of the eager timeout loop (§2.7); returns how many promises timed out."""
+    overdue = await tx.overdue_promises(clock.now_ms(), limit)
+    for promise in overdue:
+        await time_out(tx, promise)
+    return len(overdue)
+
+
+async def earliest_pending_timeout(tx: Transaction, clock: Clock) -> int | None:
+    return await tx.earliest_pending_timeout()

@@ -1,0 +1,97 @@
+"""The narrow storage interface the server's operations are written against.
+
+An *operation* is an ``async def op(tx) -> T`` over a :class:`Transaction`. A store runs it
+inside a transaction and returns its result once the transaction has committed durably
+(http-api.md §14.1). Domain errors (:class:`ResonateError`) raised by an operation are answers,
+not failures: the writes the operation made before raising are kept (a lazy timeout persists
+even when the request answers 409). Any other exception rolls the operation back alone.
+
+Operations must only await the transaction's methods: the SQLite backend drives them
+synchronously inside its writer thread, where nothing else may suspend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from resonate.core.promise import Promise, PromiseState, Value
+from resonate.core.search import PromiseQuery
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened inside a committed transaction (for metrics and wake-ups)."""
+
+    kind: str  # "promise"
+    name: str  # e.g. "created", "resolved", "rejected_timedout"
+
+
+class Transaction(Protocol):
+    def emit(self, event: Event) -> None:
+        """Publish ``event`` if and when the transaction commits."""
+
+    async def get_promise(self, promise_id: str) -> Promise | None: ...
+
+    async def insert_promise(self, promise: Promise) -> bool:
+        """Insert unless the id exists; False when it does."""
+
+    async def complete_promise(
+        self,
+        promise_id: str,
+        state: PromiseState,
+        value: Value,
+        idempotency_key: str | None,
+        completed_on: int,
+    ) -> bool:
+        """Complete the promise if it is still PENDING; False when it is not."""
+
+    async def search_promises(self, query: PromiseQuery) -> list[tuple[int, Promise]]:
+        """A page of (sort id, promise), newest first, after the query's position."""
+
+    async def overdue_promises(
+        self, now: int, limit: int, query: PromiseQuery | None = None
+    ) -> list[Promise]:
+        """PENDING promises with ``timeout <= now``, optionally restricted by a search query's
+        id pattern and tags."""
+
+    async def earliest_pending_timeout(self) -> int | None: ...
+
+    async def task_is_claimed(self, task_id: str, counter: int) -> bool:
+        """The fencing check: a task with this id and counter exists and is CLAIMED."""
+
+
+Operation = Callable[[Transaction], Awaitable[T]]
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    current: int
+    latest: int
+
+    @property
+    def pending(self) -> bool:
+        return self.current < self.latest
+
+
+class Store(Protocol):
+    kind: str
+
+    async def run(self, operation: Operation[T]) -> T: ...
+
+    async def schema_status(self) -> SchemaStatus:
+        """The database's schema version and the latest this server knows; raises if the store
+        does not answer."""
+
+    async def close(self) -> None: ...
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be opened or does not answer."""
+
+
+class MigrationError(Exception):
+    """The schema is not at the version this server expects."""

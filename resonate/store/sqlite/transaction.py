@@ -1,0 +1,152 @@
+"""SQLite implementation of the Transaction interface.
+
+Its methods are coroutines only so that operations are written once for every backend; here
+they never suspend (see ``run_to_completion`` in store.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from resonate.core.promise import Promise, PromiseState, Value
+from resonate.core.search import PromiseQuery, glob_pattern
+from resonate.store.base import Event
+
+
+def _dump_map(mapping: dict[str, str] | None) -> str | None:
+    return json.dumps(mapping, separators=(",", ":")) if mapping else None
+
+
+def _load_map(text: str | None) -> dict[str, str] | None:
+    return json.loads(text) if text else None
+
+
+def _tag_path(key: str) -> str:
+    """A JSON path naming one top-level key literally (a `.` in it is not a path step)."""
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def promise_from_row(row: sqlite3.Row | tuple[Any, ...]) -> tuple[int, Promise]:
+    (sort_id, promise_id, state, param_headers, param_data, value_headers, value_data, timeout,
+     key_create, key_complete, tags, created_on, completed_on) = row
+    promise = Promise(
+        id=promise_id,
+        state=PromiseState(state),
+        param=Value(_load_map(param_headers), param_data),
+        value=Value(_load_map(value_headers), value_data),
+        timeout=timeout,
+        idempotency_key_for_create=key_create,
+        idempotency_key_for_complete=key_complete,
+        tags=_load_map(tags) or {},
+        created_on=created_on,
+        completed_on=completed_on,
+    )
+    return sort_id, promise
+
+
+class SqliteTransaction:
+    __slots__ = ("conn", "events", "statements")
+
+    def __init__(self, conn: sqlite3.Connection, statements: dict[str, str]) -> None:
+        self.conn = conn
+        self.statements = statements
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def get_promise(self, promise_id: str) -> Promise | None:
+        row = self.conn.execute(
+            self.statements["select_promises"] + " WHERE id = ?", (promise_id,)
+        ).fetchone()
+        return promise_from_row(row)[1] if row else None
+
+    async def insert_promise(self, promise: Promise) -> bool:
+        cursor = self.conn.execute(
+            self.statements["insert_promise"],
+            (
+                promise.id,
+                int(promise.state),
+                _dump_map(promise.param.headers),
+                promise.param.data,
+                _dump_map(promise.value.headers),
+                promise.value.data,
+                promise.timeout,
+                promise.idempotency_key_for_create,
+                promise.idempotency_key_for_complete,
+                _dump_map(promise.tags),
+                promise.created_on,
+                promise.completed_on,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    async def complete_promise(
+        self,
+        promise_id: str,
+        state: PromiseState,
+        value: Value,
+        idempotency_key: str | None,
+        completed_on: int,
+    ) -> bool:
+        cursor = self.conn.execute(
+            self.statements["complete_promise"],
+            (int(state), _dump_map(value.headers), value.data, idempotency_key, completed_on,
+             promise_id),
+        )
+        return cursor.rowcount == 1
+
+    def _filters(self, query: PromiseQuery) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        if query.id != "*":
+            if "*" in query.id:
+                where.append("id GLOB ?")
+                params.append(glob_pattern(query.id))
+            else:
+                where.append("id = ?")
+                params.append(query.id)
+        for key, value in query.tags.items():
+            where.append("json_extract(tags, ?) = ?")
+            params.extend((_tag_path(key), value))
+        return where, params
+
+    async def search_promises(self, query: PromiseQuery) -> list[tuple[int, Promise]]:
+        where, params = self._filters(query)
+        states = query.states
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            params.extend(int(s) for s in states)
+        if query.before_sort_id is not None:
+            where.append("sort_id < ?")
+            params.append(query.before_sort_id)
+        sql = self.statements["select_promises"]
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY sort_id DESC LIMIT ?"
+        params.append(query.limit)
+        return [promise_from_row(row) for row in self.conn.execute(sql, params)]
+
+    async def overdue_promises(
+        self, now: int, limit: int, query: PromiseQuery | None = None
+    ) -> list[Promise]:
+        where, params = self._filters(query) if query else ([], [])
+        where[:0] = ["state = 1", "timeout <= ?"]
+        params.insert(0, now)
+        sql = (
+            self.statements["select_promises"]
+            + " WHERE " + " AND ".join(where)
+            + " ORDER BY timeout LIMIT ?"
+        )
+        params.append(limit)
+        return [promise_from_row(row)[1] for row in self.conn.execute(sql, params)]
+
+    async def earliest_pending_timeout(self) -> int | None:
+        row = self.conn.execute(self.statements["earliest_pending_timeout"]).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def task_is_claimed(self, task_id: str, counter: int) -> bool:
+        row = self.conn.execute(self.statements["task_is_claimed"], (task_id, counter)).fetchone()
+        return row is not None

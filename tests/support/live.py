@@ -1,0 +1,48 @@
+"""An in-process server with a manual clock: tests move time and run loop passes themselves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+
+from resonate.core.clock import ManualClock
+from resonate.server.app import Server
+from resonate.server.config import resolve_config
+
+START_MS = 1_700_000_000_000
+
+
+class LiveServer:
+    def __init__(self, db_path: Path, *extra_args: str) -> None:
+        args = [
+            "--api-http-addr", "127.0.0.1:0",
+            "--no-metrics-enable",
+            "--aio-store-sqlite-path", str(db_path),
+            *extra_args,
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RESONATE_")}
+        self.config = resolve_config(args, env, db_path.parent).config
+        self.clock = ManualClock(START_MS)
+        self.server = Server(self.config, clock=self.clock)
+        self.http: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        await self.server.start(background=False)
+        self.http = httpx.AsyncClient(base_url=self.server.api_url, timeout=30)
+
+    async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+        await self.server.stop()
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        assert self.http is not None
+        return self.http
+
+    async def time_out_promises(self) -> int:
+        """One pass of the eager promise-timeout loop at the clock's current time."""
+        assert self.server.timeout_loop is not None
+        return await self.server.timeout_loop.run_once()

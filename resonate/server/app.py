@@ -83,7 +83,7 @@ class Server:
         runner = web.AppRunner(app, shutdown_timeout=drain, access_log=None)
         await runner.setup()
         host = address.host or None
-        site = web.TCPSite(runner, host, address.port, shutdown_timeout=drain)
+        site = web.TCPSite(runner, host, address.port)
         try:
             await site.start()
         except BaseException:

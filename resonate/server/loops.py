@@ -4,6 +4,7 @@ and ``run`` for the server, which sleeps until the next deadline or a wake-up.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from functools import partial
@@ -90,8 +91,6 @@ class PromiseTimeoutLoop:
                 log.warning("%s pass failed: %s", self.name, error)
             if self._stopping:
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
             self._wake.clear()

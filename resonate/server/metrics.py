@@ -8,21 +8,19 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client import (
-    GCCollector,
-    PlatformCollector,
-    ProcessCollector,
-)
 
 from resonate import __version__
+from resonate.store.base import Event
 
 # `_created` series double every counter and histogram for no use to operators.
-disable_created_metrics()
-from resonate.store.base import Event
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -37,49 +35,73 @@ class Metrics:
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
         self.http_requests = Counter(
-            "http_requests", "HTTP requests by route template and status",
-            ["method", "path", "status"], registry=registry,
+            "http_requests",
+            "HTTP requests by route template and status",
+            ["method", "path", "status"],
+            registry=registry,
         )
         self.http_duration = Histogram(
-            "http_requests_duration_seconds", "HTTP request latency by route template",
-            ["method", "path"], buckets=LATENCY_BUCKETS, registry=registry,
+            "http_requests_duration_seconds",
+            "HTTP request latency by route template",
+            ["method", "path"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.api_requests = Counter(
-            "api_requests", "API operations by type and 5-digit status code",
-            ["type", "protocol", "status"], registry=registry,
+            "api_requests",
+            "API operations by type and 5-digit status code",
+            ["type", "protocol", "status"],
+            registry=registry,
         )
         self.api_in_flight = Gauge(
-            "api_requests_in_flight", "API operations in flight", ["type", "protocol"],
+            "api_requests_in_flight",
+            "API operations in flight",
+            ["type", "protocol"],
             registry=registry,
         )
         self.api_duration = Histogram(
-            "api_duration_seconds", "API operation latency", ["type", "protocol"],
-            buckets=LATENCY_BUCKETS, registry=registry,
+            "api_duration_seconds",
+            "API operation latency",
+            ["type", "protocol"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.promises = Counter(
             "promises", "Promises created and completed, by state", ["state"], registry=registry
         )
         self.store_transactions = Counter(
-            "store_transactions", "Store transactions by outcome", ["store", "status"],
+            "store_transactions",
+            "Store transactions by outcome",
+            ["store", "status"],
             registry=registry,
         )
         self.store_duration = Histogram(
-            "store_transaction_duration_seconds", "Store transaction latency", ["store"],
-            buckets=LATENCY_BUCKETS, registry=registry,
+            "store_transaction_duration_seconds",
+            "Store transaction latency",
+            ["store"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.store_batch = Histogram(
-            "store_batch_operations", "Operations per group-commit transaction", ["store"],
-            buckets=BATCH_BUCKETS, registry=registry,
+            "store_batch_operations",
+            "Operations per group-commit transaction",
+            ["store"],
+            buckets=BATCH_BUCKETS,
+            registry=registry,
         )
         self.background_runs = Counter(
             "background_runs", "Background loop passes", ["loop", "status"], registry=registry
         )
         self.background_duration = Histogram(
-            "background_duration_seconds", "Background loop pass latency", ["loop"],
-            buckets=LATENCY_BUCKETS, registry=registry,
+            "background_duration_seconds",
+            "Background loop pass latency",
+            ["loop"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
-        info = Gauge("resonate_info", "Server version and store", ["version", "store"],
-                     registry=registry)
+        info = Gauge(
+            "resonate_info", "Server version and store", ["version", "store"], registry=registry
+        )
         info.labels(__version__, store_kind).set(1)
 
     def observe_batch(self, operations: int, seconds: float, status: str) -> None:

@@ -78,23 +78,34 @@ async def check_fence(tx: Transaction, fence: Fence | None) -> None:
 
 async def complete(
     tx: Transaction,
-    promise: Promise,
+    promise_id: str,
     state: PromiseState,
     value: Value,
     idempotency_key: str | None,
     completed_on: int,
-) -> bool:
+    *,
+    unless_overdue_at: int | None = None,
+) -> Promise | None:
     """The single place a promise becomes completed, by a client or by its deadline."""
-    if not await tx.complete_promise(promise.id, state, value, idempotency_key, completed_on):
-        return False
-    tx.emit(Event("promise", state.name.lower()))
-    return True
+    done = await tx.complete_promise(
+        promise_id,
+        state,
+        value,
+        idempotency_key,
+        completed_on,
+        unless_overdue_at=unless_overdue_at,
+    )
+    if done is not None:
+        tx.emit(Event("promise", state.name.lower()))
+    return done
 
 
 async def time_out(tx: Transaction, promise: Promise) -> Promise:
     """Complete an overdue promise with its timed-out state; returns the stored result."""
-    done = promise.timed_out()
-    if await complete(tx, promise, done.state, done.value, None, promise.timeout):
+    done = await complete(
+        tx, promise.id, promise.timed_out_state, EMPTY_VALUE, None, promise.timeout
+    )
+    if done is not None:
         return done
     current = await tx.get_promise(promise.id)
     if current is None:  # pragma: no cover - promises are never deleted
@@ -120,25 +131,26 @@ async def read_promise(tx: Transaction, clock: Clock, promise_id: str) -> Promis
 async def create_promise(tx: Transaction, clock: Clock, request: CreatePromise) -> Outcome:
     await check_fence(tx, request.fence)
     now = clock.now_ms()
+    promise = Promise(
+        id=request.id,
+        state=PromiseState.PENDING,
+        param=request.param,
+        value=EMPTY_VALUE,
+        timeout=request.timeout,
+        idempotency_key_for_create=request.idempotency_key,
+        idempotency_key_for_complete=None,
+        tags=request.tags,
+        created_on=now,
+    )
     for _ in range(MAX_ROUNDS):
+        # Insert first: the common case (a new id) costs one statement.
+        if await tx.insert_promise(promise):
+            tx.emit(Event("promise", "created"))
+            return Outcome(promise, created=True)
         existing = await _current(tx, request.id, now)
         if existing is not None:
             decide_create_existing(existing, request.idempotency_key, request.strict)
             return Outcome(existing, created=False)
-        promise = Promise(
-            id=request.id,
-            state=PromiseState.PENDING,
-            param=request.param,
-            value=EMPTY_VALUE,
-            timeout=request.timeout,
-            idempotency_key_for_create=request.idempotency_key,
-            idempotency_key_for_complete=None,
-            tags=request.tags,
-            created_on=now,
-        )
-        if await tx.insert_promise(promise):
-            tx.emit(Event("promise", "created"))
-            return Outcome(promise, created=True)
     raise ResonateError(Code.STORE_ERROR, "create kept losing races; giving up")
 
 
@@ -146,27 +158,27 @@ async def complete_promise(tx: Transaction, clock: Clock, request: CompletePromi
     await check_fence(tx, request.fence)
     now = clock.now_ms()
     for _ in range(MAX_ROUNDS):
+        # Complete first, guarded by "pending and not overdue": the common case costs one
+        # statement; anything else is decided from the stored promise below.
+        done = await complete(
+            tx,
+            request.id,
+            request.state,
+            request.value,
+            request.idempotency_key,
+            now,
+            unless_overdue_at=now,
+        )
+        if done is not None:
+            return Outcome(done, created=True)
         stored = await _current(tx, request.id, now)
         if stored is None:
             raise ResonateError(Code.PROMISE_NOT_FOUND)
         if stored.state.is_completed:
-            decide_complete_completed(stored, request.state, request.idempotency_key,
-                                      request.strict)
-            return Outcome(stored, created=False)
-        if await complete(tx, stored, request.state, request.value, request.idempotency_key, now):
-            done = Promise(
-                id=stored.id,
-                state=request.state,
-                param=stored.param,
-                value=request.value,
-                timeout=stored.timeout,
-                idempotency_key_for_create=stored.idempotency_key_for_create,
-                idempotency_key_for_complete=request.idempotency_key,
-                tags=stored.tags,
-                created_on=stored.created_on,
-                completed_on=now,
+            decide_complete_completed(
+                stored, request.state, request.idempotency_key, request.strict
             )
-            return Outcome(done, created=True)
+            return Outcome(stored, created=False)
     raise ResonateError(Code.STORE_ERROR, "complete kept losing races; giving up")
 
 

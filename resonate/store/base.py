@@ -46,8 +46,11 @@ class Transaction(Protocol):
         value: Value,
         idempotency_key: str | None,
         completed_on: int,
-    ) -> bool:
-        """Complete the promise if it is still PENDING; False when it is not."""
+        *,
+        unless_overdue_at: int | None = None,
+    ) -> Promise | None:
+        """Complete the promise if it is still PENDING (and, with ``unless_overdue_at``, its
+        timeout is after that time); the completed promise, or None when nothing changed."""
 
     async def search_promises(self, query: PromiseQuery) -> list[tuple[int, Promise]]:
         """A page of (sort id, promise), newest first, after the query's position."""

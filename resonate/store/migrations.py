@@ -44,6 +44,6 @@ def pending_message(current: int, latest: int) -> str:
             f"knows ({latest}); upgrade resonate"
         )
     return (
-        f'pending migrations (database at version {current}, latest {latest}); '
+        f"pending migrations (database at version {current}, latest {latest}); "
         f'run "resonate migrate up"'
     )

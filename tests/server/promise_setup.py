@@ -28,10 +28,20 @@ def headers(key: str | None = None, strict: bool | None = None) -> dict[str, str
     return out
 
 
-def create(api: httpx.Client, pid: str, *, timeout: int | None = None, key: str | None = None,
-           strict: bool | None = None, tags: dict[str, str] | None = None,
-           data: str | None = None) -> httpx.Response:
-    body: dict[str, object] = {"id": pid, "timeout": now_ms() + HOUR_MS if timeout is None else timeout}
+def create(
+    api: httpx.Client,
+    pid: str,
+    *,
+    timeout: int | None = None,
+    key: str | None = None,
+    strict: bool | None = None,
+    tags: dict[str, str] | None = None,
+    data: str | None = None,
+) -> httpx.Response:
+    body: dict[str, object] = {
+        "id": pid,
+        "timeout": now_ms() + HOUR_MS if timeout is None else timeout,
+    }
     if tags:
         body["tags"] = tags
     if data is not None:
@@ -39,23 +49,41 @@ def create(api: httpx.Client, pid: str, *, timeout: int | None = None, key: str 
     return api.post("/promises", json=body, headers=headers(key, strict))
 
 
-def complete(api: httpx.Client, pid: str, state: str, *, key: str | None = None,
-             strict: bool | None = None, data: str | None = None) -> httpx.Response:
+def complete(
+    api: httpx.Client,
+    pid: str,
+    state: str,
+    *,
+    key: str | None = None,
+    strict: bool | None = None,
+    data: str | None = None,
+) -> httpx.Response:
     body: dict[str, object] = {"state": state}
     if data is not None:
         body["value"] = {"data": data}
     return api.patch(f"/promises/{pid}", json=body, headers=headers(key, strict))
 
 
-def setup(api: httpx.Client, pid: str, before: str, *, create_key: str | None = None,
-          complete_key: str | None = None) -> None:
+def setup(
+    api: httpx.Client,
+    pid: str,
+    before: str,
+    *,
+    create_key: str | None = None,
+    complete_key: str | None = None,
+) -> None:
     """Make promise ``pid`` be in state ``before`` (the notation of transitions.md)."""
     if before == "∅":
         return
     overdue = before in ("P!", "P!t", "T", "Rt")
     timer = before in ("P!t", "Rt")
-    response = create(api, pid, key=create_key, tags=TIMER_TAGS if timer else None,
-                      timeout=now_ms() - 1000 if overdue else None)
+    response = create(
+        api,
+        pid,
+        key=create_key,
+        tags=TIMER_TAGS if timer else None,
+        timeout=now_ms() - 1000 if overdue else None,
+    )
     assert response.status_code == 201, response.text
     if before in STATE_NAMES:
         response = complete(api, pid, STATE_NAMES[before], key=complete_key)

@@ -30,15 +30,19 @@ def test_checker_rejects_a_contradiction():
 
 
 def test_model_matches_the_spec_table_examples():
-    model, status, state = apply(("RESOLVED", None, "k"), Op("complete", "k", False, "REJECTED",
-                                                              0, 0, 0, None))
+    _, status, state = apply(
+        ("RESOLVED", None, "k"), Op("complete", "k", False, "REJECTED", 0, 0, 0, None)
+    )
     assert (status, state) == (200, "RESOLVED")  # K6
-    _, status, code = apply(("RESOLVED", None, "k"), Op("complete", "k", True, "REJECTED",
-                                                         0, 0, 0, None))
+    _, status, code = apply(
+        ("RESOLVED", None, "k"), Op("complete", "k", True, "REJECTED", 0, 0, 0, None)
+    )
     assert (status, code) == (403, "40301")  # K9
 
 
-async def _client_run(url: str, ids: list[str], seed: int, ops_per_client: int) -> list[tuple[str, Op]]:
+async def _client_run(
+    url: str, ids: list[str], seed: int, ops_per_client: int
+) -> list[tuple[str, Op]]:
     rng = random.Random(seed)
     history: list[tuple[str, Op]] = []
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -53,18 +57,33 @@ async def _client_run(url: str, ids: list[str], seed: int, ops_per_client: int) 
                 headers["idempotency-key"] = key
             invoked = time.monotonic()
             if kind == "create":
-                response = await client.post("/promises", json={"id": pid, "timeout": FAR},
-                                             headers=headers)
+                response = await client.post(
+                    "/promises", json={"id": pid, "timeout": FAR}, headers=headers
+                )
             elif kind == "complete":
-                response = await client.patch(f"/promises/{pid}", json={"state": state},
-                                              headers=headers)
+                response = await client.patch(
+                    f"/promises/{pid}", json={"state": state}, headers=headers
+                )
             else:
                 response = await client.get(f"/promises/{pid}")
             returned = time.monotonic()
             body = response.json()
-            observed = (str(body["error"]["code"]) if "error" in body else body["state"])
-            history.append((pid, Op(kind, key if kind != "read" else None, strict, state,
-                                    invoked, returned, response.status_code, observed)))
+            observed = str(body["error"]["code"]) if "error" in body else body["state"]
+            history.append(
+                (
+                    pid,
+                    Op(
+                        kind,
+                        key if kind != "read" else None,
+                        strict,
+                        state,
+                        invoked,
+                        returned,
+                        response.status_code,
+                        observed,
+                    ),
+                )
+            )
     return history
 
 
@@ -82,14 +101,20 @@ async def test_eight_clients_hammering_fifty_ids_are_linearizable(server, uid):
     assert bad == [], f"non-linearizable histories for {bad[:3]}"
 
 
-async def _race(url: str, pid: str, requests: list[tuple[str, dict[str, str]]]) -> list[httpx.Response]:
+async def _race(
+    url: str, pid: str, requests: list[tuple[str, dict[str, str]]]
+) -> list[httpx.Response]:
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         created = await client.post("/promises", json={"id": pid, "timeout": FAR})
         assert created.status_code == 201
-        return list(await asyncio.gather(*(
-            client.patch(f"/promises/{pid}", json={"state": state}, headers=headers)
-            for state, headers in requests
-        )))
+        return list(
+            await asyncio.gather(
+                *(
+                    client.patch(f"/promises/{pid}", json={"state": state}, headers=headers)
+                    for state, headers in requests
+                )
+            )
+        )
 
 
 @pytest.mark.parametrize("round_", range(10))
@@ -120,8 +145,8 @@ async def test_k16_resolve_twice_same_key_strict(server, uid, round_):
 
 async def test_concurrent_creates_exactly_one_201(server, uid):
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        responses = await asyncio.gather(*(
-            client.post("/promises", json={"id": uid, "timeout": FAR}) for _ in range(20)
-        ))
+        responses = await asyncio.gather(
+            *(client.post("/promises", json={"id": uid, "timeout": FAR}) for _ in range(20))
+        )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * 19

@@ -21,15 +21,17 @@ async def _writer(url: str, prefix: str, acked: dict[str, dict], stop: asyncio.E
             pid = f"{prefix}-{n}"
             n += 1
             try:
-                created = await client.post("/promises", json={"id": pid, "timeout": FAR,
-                                                               "tags": {"w": prefix}})
+                created = await client.post(
+                    "/promises", json={"id": pid, "timeout": FAR, "tags": {"w": prefix}}
+                )
                 if created.status_code != 201:
                     continue
                 acked[pid] = {"state": "PENDING", "value": {}}
                 data = base64.b64encode(pid.encode()).decode()
                 state = ("RESOLVED", "REJECTED")[n % 2]
-                done = await client.patch(f"/promises/{pid}",
-                                          json={"state": state, "value": {"data": data}})
+                done = await client.patch(
+                    f"/promises/{pid}", json={"state": state, "value": {"data": data}}
+                )
                 if done.status_code == 201:
                     acked[pid] = {"state": state, "value": {"data": data}}
             except httpx.HTTPError:
@@ -41,8 +43,9 @@ async def test_sigkill_under_load_loses_no_acknowledged_write(server_factory, tm
     server = server_factory(tmp_path).start()
     acked: dict[str, dict] = {}
     stop = asyncio.Event()
-    writers = [asyncio.create_task(_writer(server.url, f"w{i}", acked, stop))
-               for i in range(WRITERS)]
+    writers = [
+        asyncio.create_task(_writer(server.url, f"w{i}", acked, stop)) for i in range(WRITERS)
+    ]
     deadline = time.monotonic() + 60
     while len(acked) < KILL_AFTER_ACKS:
         assert time.monotonic() < deadline, "writers made no progress"

@@ -12,13 +12,20 @@ from tests.support.servers import ServerProcess
 
 
 def resonate(*args: str, cwd=None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "resonate", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "resonate", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+    )
 
 
 def test_sigterm_drains_and_exits_zero(server_factory, tmp_path):
     server = server_factory(tmp_path).start()
-    assert httpx.post(server.url + "/promises", json={"id": "a", "timeout": 2**62}).status_code == 201
+    assert (
+        httpx.post(server.url + "/promises", json={"id": "a", "timeout": 2**62}).status_code == 201
+    )
     assert server.terminate() == 0
     assert "stopped" in server.log()
     # The store was closed cleanly: the WAL was checkpointed into the main file.
@@ -61,7 +68,9 @@ async def test_pending_migrations_refuse_to_start_and_migrate_up_applies_them(tm
 def test_database_ahead_refuses_to_start(tmp_path):
     db = tmp_path / "ahead.db"
     with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE migrations (id INTEGER PRIMARY KEY, name TEXT, applied_on INTEGER)")
+        conn.execute(
+            "CREATE TABLE migrations (id INTEGER PRIMARY KEY, name TEXT, applied_on INTEGER)"
+        )
         conn.execute("INSERT INTO migrations VALUES (1, 'initial_schema', 0), (99, 'future', 0)")
     process = ServerProcess(tmp_path, db_path=db)
     result = subprocess.run(process.command(), capture_output=True, text=True, timeout=60)
@@ -80,7 +89,9 @@ def test_migrate_status_dry_run_up(tmp_path):
     assert dry.returncode == 0
     assert "CREATE TABLE IF NOT EXISTS promises" in dry.stdout
     with sqlite3.connect(db) as conn:  # dry-run changed nothing
-        assert conn.execute("SELECT name FROM sqlite_master WHERE name='promises'").fetchone() is None
+        assert (
+            conn.execute("SELECT name FROM sqlite_master WHERE name='promises'").fetchone() is None
+        )
     up = resonate("migrate", "up", *args, cwd=tmp_path)
     assert up.returncode == 0, up.stderr
     assert "applied 001_initial_schema.sql" in up.stdout
@@ -108,8 +119,9 @@ def test_dev_prints_banner_first(tmp_path):
     process = ServerProcess(tmp_path)
     command = process.command()
     command[command.index("serve")] = "dev"
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             cwd=tmp_path)
+    child = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    )
     try:
         first = child.stderr.readline()
     finally:

@@ -12,8 +12,9 @@ TIMER = {"resonate:timeout": "true"}
 
 
 async def create(live, pid: str, timeout: int, tags: dict[str, str] | None = None) -> dict:
-    response = await live.client.post("/promises", json={"id": pid, "timeout": timeout,
-                                                         "tags": tags})
+    response = await live.client.post(
+        "/promises", json={"id": pid, "timeout": timeout, "tags": tags}
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -69,8 +70,9 @@ async def test_lazy_timeout_on_read_persists(live):
 async def test_lazy_timeout_on_complete(live):
     await create(live, "c", START_MS + 10)
     live.clock.advance(11)
-    response = await live.client.patch("/promises/c", json={"state": "RESOLVED"},
-                                       headers={"strict": "true"})
+    response = await live.client.patch(
+        "/promises/c", json={"state": "RESOLVED"}, headers={"strict": "true"}
+    )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == 40304
     response = await live.client.patch("/promises/c", json={"state": "RESOLVED"})

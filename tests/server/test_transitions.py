@@ -14,47 +14,92 @@ from tests.server.promise_setup import (
 )
 
 # State names after the fact: "T" and "Rt" are what an overdue promise becomes.
-AFTER = {"P": "PENDING", "R": "RESOLVED", "J": "REJECTED", "C": "REJECTED_CANCELED",
-         "T": "REJECTED_TIMEDOUT", "Rt": "RESOLVED"}
+AFTER = {
+    "P": "PENDING",
+    "R": "RESOLVED",
+    "J": "REJECTED",
+    "C": "REJECTED_CANCELED",
+    "T": "REJECTED_TIMEDOUT",
+    "Rt": "RESOLVED",
+}
 CODE = {"R": 40301, "J": 40302, "C": 40303, "T": 40304, "Rt": 40301}
 
 
 def create_cases() -> list[pytest.param]:
     cases = []
 
-    def add(rule: str, before: str, relation: str, strict: bool, status: int, after: str,
-            code: int | None = None) -> None:
-        cases.append(pytest.param(before, relation, strict, status, after, code,
-                                  id=f"{rule}-{before}-{relation}-strict={strict}"))
+    def add(
+        rule: str,
+        before: str,
+        relation: str,
+        strict: bool,
+        status: int,
+        after: str,
+        code: int | None = None,
+    ) -> None:
+        cases.append(
+            pytest.param(
+                before,
+                relation,
+                strict,
+                status,
+                after,
+                code,
+                id=f"{rule}-{before}-{relation}-strict={strict}",
+            )
+        )
 
     for strict in (False, True):
         add("C4" if not strict else "C5", "P", "=", strict, 200, "P")
         for relation in NOT_MATCHING:
             add("C6", "P", relation, strict, 409, "P", 40900)
         for before in ("R", "J", "C", "T", "Rt"):
-            add("C7" if not strict else "C8", before, "=", strict, 200 if not strict else 409,
-                before, None if not strict else 40900)
+            add(
+                "C7" if not strict else "C8",
+                before,
+                "=",
+                strict,
+                200 if not strict else 409,
+                before,
+                None if not strict else 40900,
+            )
             for relation in NOT_MATCHING:
                 add("C9", before, relation, strict, 409, before, 40900)
-        add("C10" if not strict else "C11", "P!", "=", strict, 200 if not strict else 409, "T",
-            None if not strict else 40900)
-        add("C13" if not strict else "C14", "P!t", "=", strict, 200 if not strict else 409, "Rt",
-            None if not strict else 40900)
+        add(
+            "C10" if not strict else "C11",
+            "P!",
+            "=",
+            strict,
+            200 if not strict else 409,
+            "T",
+            None if not strict else 40900,
+        )
+        add(
+            "C13" if not strict else "C14",
+            "P!t",
+            "=",
+            strict,
+            200 if not strict else 409,
+            "Rt",
+            None if not strict else 40900,
+        )
         for relation in NOT_MATCHING:
             add("C12", "P!", relation, strict, 409, "T", 40900)
             add("C15", "P!t", relation, strict, 409, "Rt", 40900)
     return cases
 
 
-@pytest.mark.parametrize(("before", "relation", "strict", "status", "after", "code"),
-                         create_cases())
+@pytest.mark.parametrize(
+    ("before", "relation", "strict", "status", "after", "code"), create_cases()
+)
 def test_create(api, uid, before, relation, strict, status, after, code):
     stored_key, request_key = KEY_RELATIONS[relation]
     setup(api, uid, before, create_key=stored_key, complete_key="ck")
     stored = api.get(f"/promises/{uid}").json()
 
-    response = create(api, uid, key=request_key, strict=strict, timeout=1, tags={"x": "y"},
-                      data="YQ==")
+    response = create(
+        api, uid, key=request_key, strict=strict, timeout=1, tags={"x": "y"}, data="YQ=="
+    )
 
     assert response.status_code == status, response.text
     body = response.json()
@@ -71,8 +116,9 @@ def test_create(api, uid, before, relation, strict, status, after, code):
 
 
 def test_c1_create_new(api, uid):
-    response = create(api, uid, key="k1", timeout=123_456_789_000_000, tags={"a": "b"},
-                      data="eyJ4IjoxfQ==")
+    response = create(
+        api, uid, key="k1", timeout=123_456_789_000_000, tags={"a": "b"}, data="eyJ4IjoxfQ=="
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["state"] == "PENDING"
@@ -90,8 +136,9 @@ def test_c1_without_key_has_no_key(api, uid):
     assert "idempotencyKeyForCreate" not in body
 
 
-@pytest.mark.parametrize(("tags", "after"), [(None, "REJECTED_TIMEDOUT"),
-                                             ({"resonate:timeout": "true"}, "RESOLVED")])
+@pytest.mark.parametrize(
+    ("tags", "after"), [(None, "REJECTED_TIMEDOUT"), ({"resonate:timeout": "true"}, "RESOLVED")]
+)
 def test_c2_create_in_the_past_answers_pending(api, uid, tags, after):
     response = create(api, uid, timeout=5, tags=tags)
     assert response.status_code == 201
@@ -112,10 +159,28 @@ def test_c3_no_timeout_means_zero(api, uid):
 def complete_cases() -> list[pytest.param]:
     cases = []
 
-    def add(rule: str, before: str, relation: str, strict: bool, request: str, status: int,
-            after: str, code: int | None = None) -> None:
-        cases.append(pytest.param(before, relation, strict, request, status, after, code,
-                                  id=f"{rule}-{before}-{relation}-strict={strict}-{request}"))
+    def add(
+        rule: str,
+        before: str,
+        relation: str,
+        strict: bool,
+        request: str,
+        status: int,
+        after: str,
+        code: int | None = None,
+    ) -> None:
+        cases.append(
+            pytest.param(
+                before,
+                relation,
+                strict,
+                request,
+                status,
+                after,
+                code,
+                id=f"{rule}-{before}-{relation}-strict={strict}-{request}",
+            )
+        )
 
     for request in ("R", "J", "C"):
         for strict in (False, True):
@@ -123,8 +188,16 @@ def complete_cases() -> list[pytest.param]:
             add("K2", "P", "=", strict, request, 201, request)
             add("K2", "P", "--", strict, request, 201, request)
             for relation in ("=", "--"):
-                add("K3" if not strict else "K4", "P!", relation, strict, request,
-                    200 if not strict else 403, "T", None if not strict else 40304)
+                add(
+                    "K3" if not strict else "K4",
+                    "P!",
+                    relation,
+                    strict,
+                    request,
+                    200 if not strict else 403,
+                    "T",
+                    None if not strict else 40304,
+                )
                 add("K5", "P!t", relation, strict, request, 403, "Rt", 40301)
             for before in ("R", "J", "C"):
                 if not strict:
@@ -134,23 +207,39 @@ def complete_cases() -> list[pytest.param]:
                 else:
                     add("K9", before, "=", strict, request, 403, before, CODE[before])
                 for relation in NOT_MATCHING:
-                    add("K7" if not strict else "K10", before, relation, strict, request, 403,
-                        before, CODE[before])
+                    add(
+                        "K7" if not strict else "K10",
+                        before,
+                        relation,
+                        strict,
+                        request,
+                        403,
+                        before,
+                        CODE[before],
+                    )
             for relation in ("k-", "--"):
-                add("K11" if not strict else "K12", "T", relation, strict, request,
-                    200 if not strict else 403, "T", None if not strict else 40304)
+                add(
+                    "K11" if not strict else "K12",
+                    "T",
+                    relation,
+                    strict,
+                    request,
+                    200 if not strict else 403,
+                    "T",
+                    None if not strict else 40304,
+                )
                 add("K13", "Rt", relation, strict, request, 403, "Rt", 40301)
     return cases
 
 
-@pytest.mark.parametrize(("before", "relation", "strict", "target", "status", "after", "code"),
-                         complete_cases())
+@pytest.mark.parametrize(
+    ("before", "relation", "strict", "target", "status", "after", "code"), complete_cases()
+)
 def test_complete(api, uid, before, relation, strict, target, status, after, code):
     stored_key, request_key = KEY_RELATIONS[relation]
     setup(api, uid, before, create_key="create-key", complete_key=stored_key)
 
-    response = complete(api, uid, STATE_NAMES[target], key=request_key, strict=strict,
-                        data="eA==")
+    response = complete(api, uid, STATE_NAMES[target], key=request_key, strict=strict, data="eA==")
 
     assert response.status_code == status, response.text
     body = response.json()
@@ -182,10 +271,17 @@ def test_k6_dedup_answers_stored_state_even_for_another_request(api, uid):
     assert response.json()["state"] == "REJECTED"
 
 
-@pytest.mark.parametrize(("before", "state"), [
-    ("P", "PENDING"), ("R", "RESOLVED"), ("J", "REJECTED"), ("C", "REJECTED_CANCELED"),
-    ("P!", "REJECTED_TIMEDOUT"), ("P!t", "RESOLVED"),
-])
+@pytest.mark.parametrize(
+    ("before", "state"),
+    [
+        ("P", "PENDING"),
+        ("R", "RESOLVED"),
+        ("J", "REJECTED"),
+        ("C", "REJECTED_CANCELED"),
+        ("P!", "REJECTED_TIMEDOUT"),
+        ("P!t", "RESOLVED"),
+    ],
+)
 def test_read(api, uid, before, state):
     """G2-G5: reads time out overdue promises lazily and never return them PENDING."""
     setup(api, uid, before)

@@ -10,10 +10,14 @@ deadline is far away.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
-CODES = {"RESOLVED": 40301, "REJECTED": 40302, "REJECTED_CANCELED": 40303,
-         "REJECTED_TIMEDOUT": 40304}
+CODES = {
+    "RESOLVED": 40301,
+    "REJECTED": 40302,
+    "REJECTED_CANCELED": 40303,
+    "REJECTED_TIMEDOUT": 40304,
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ def is_linearizable(history: list[Op]) -> bool:
     ops = tuple(sorted(history, key=lambda op: op.invoked))
     everything = (1 << len(ops)) - 1
 
-    @lru_cache(maxsize=None)
+    @cache
     def search(done: int, model: Model) -> bool:
         if done == everything:
             return True

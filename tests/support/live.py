@@ -17,9 +17,11 @@ START_MS = 1_700_000_000_000
 class LiveServer:
     def __init__(self, db_path: Path, *extra_args: str) -> None:
         args = [
-            "--api-http-addr", "127.0.0.1:0",
+            "--api-http-addr",
+            "127.0.0.1:0",
             "--no-metrics-enable",
-            "--aio-store-sqlite-path", str(db_path),
+            "--aio-store-sqlite-path",
+            str(db_path),
             *extra_args,
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESONATE_")}

@@ -36,8 +36,14 @@ def wait_until(predicate, deadline: float, interval: float = 0.02, what: str = "
 class ServerProcess:
     """`python -m resonate serve` on a SQLite file, with free ports."""
 
-    def __init__(self, workdir: Path, *, db_path: Path | None = None,
-                 extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        db_path: Path | None = None,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.db_path = db_path or workdir / "resonate.db"
         self.extra_args = extra_args or []
@@ -57,10 +63,16 @@ class ServerProcess:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "resonate", "serve",
-            "--api-http-addr", f"127.0.0.1:{self.port}",
-            "--metrics-addr", f"127.0.0.1:{self.metrics_port}",
-            "--aio-store-sqlite-path", str(self.db_path),
+            sys.executable,
+            "-m",
+            "resonate",
+            "serve",
+            "--api-http-addr",
+            f"127.0.0.1:{self.port}",
+            "--metrics-addr",
+            f"127.0.0.1:{self.metrics_port}",
+            "--aio-store-sqlite-path",
+            str(self.db_path),
             *self.extra_args,
         ]
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from functools import partial
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler as AiohttpHandler
@@ -14,7 +16,7 @@ from resonate import __version__
 from resonate.core.errors import Code, ResonateError
 from resonate.server.http.openapi import build_document
 from resonate.server.http.protocol import error_response, route_not_found
-from resonate.server.http.routes import ROUTES, Context, Route
+from resonate.server.http.routes import ROUTES, Context
 from resonate.server.metrics import Metrics
 
 log = logging.getLogger("resonate.http")
@@ -22,31 +24,6 @@ log = logging.getLogger("resonate.http")
 CONTEXT_KEY = web.AppKey("context", Context)
 UNMATCHED = "<unmatched>"
 ALWAYS_SERVED = frozenset({"/healthz"})
-
-
-def _route_handler(ctx: Context, metrics: Metrics | None, route: Route) -> AiohttpHandler:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        if metrics is None:
-            return await route.handler(ctx, request)
-        in_flight = metrics.api_in_flight.labels(route.operation, "http")
-        in_flight.inc()
-        started = time.perf_counter()
-        code = Code.INTERNAL_ERROR
-        try:
-            response = await route.handler(ctx, request)
-            code = Code(response.status * 100)
-            return response
-        except ResonateError as error:
-            code = error.code
-            raise
-        finally:
-            in_flight.dec()
-            metrics.api_requests.labels(route.operation, "http", str(int(code))).inc()
-            metrics.api_duration.labels(route.operation, "http").observe(
-                time.perf_counter() - started
-            )
-
-    return handle
 
 
 def _as_error(exc: web.HTTPException) -> tuple[ResonateError, dict[str, str]]:
@@ -64,54 +41,129 @@ def _as_error(exc: web.HTTPException) -> tuple[ResonateError, dict[str, str]]:
     return ResonateError(Code.INVALID_REQUEST, exc.reason), {}
 
 
+class RequestMetrics:
+    """Per-request metric updates with label children cached, off the hot path's allocations."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._http: dict[tuple[str, str, int], Any] = {}
+        self._http_duration: dict[tuple[str, str], Any] = {}
+        self._api: dict[tuple[str, int], Any] = {}
+        self._api_duration: dict[str, Any] = {}
+        self._in_flight: dict[str, Any] = {}
+
+    def in_flight(self, operation: str) -> Any:
+        child = self._in_flight.get(operation)
+        if child is None:
+            child = self._in_flight[operation] = self.metrics.api_in_flight.labels(
+                operation, "http"
+            )
+        return child
+
+    def observe(
+        self,
+        method: str,
+        template: str,
+        status: int,
+        operation: str | None,
+        code: int,
+        seconds: float,
+    ) -> None:
+        key = (method, template, status)
+        counter = self._http.get(key)
+        if counter is None:
+            counter = self._http[key] = self.metrics.http_requests.labels(
+                method, template, str(status)
+            )
+        counter.inc()
+        timing = self._http_duration.get((method, template))
+        if timing is None:
+            timing = self._http_duration[(method, template)] = self.metrics.http_duration.labels(
+                method, template
+            )
+        timing.observe(seconds)
+        if operation is None:
+            return
+        api = self._api.get((operation, code))
+        if api is None:
+            api = self._api[(operation, code)] = self.metrics.api_requests.labels(
+                operation, "http", str(code)
+            )
+        api.inc()
+        api_timing = self._api_duration.get(operation)
+        if api_timing is None:
+            api_timing = self._api_duration[operation] = self.metrics.api_duration.labels(
+                operation, "http"
+            )
+        api_timing.observe(seconds)
+
+
 def create_api_app(ctx: Context, *, max_body_size: int, metrics: Metrics | None) -> web.Application:
+    recorder = RequestMetrics(metrics) if metrics is not None else None
+    operations = {route.operation for route in ROUTES}
+
     @web.middleware
     async def middleware(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
         started = time.perf_counter()
-        resource = request.match_info.route.resource
+        route = request.match_info.route
+        resource = route.resource
         template = resource.canonical if resource is not None else UNMATCHED
+        operation = route.name if route.name in operations else None
+        in_flight = recorder.in_flight(operation) if recorder and operation else None
+        if in_flight is not None:
+            in_flight.inc()
+        code: int
         response: web.StreamResponse
         try:
             if ctx.shutting_down and request.path not in ALWAYS_SERVED:
                 raise ResonateError(Code.SHUTTING_DOWN, "the server is shutting down")
             response = await handler(request)
+            code = response.status * 100
         except ResonateError as error:
             response = error_response(error)
+            code = int(error.code)
         except web.HTTPException as exc:
-            error, headers = _as_error(exc)
-            response = error_response(error, headers)
+            mapped, headers = _as_error(exc)
+            response = error_response(mapped, headers)
+            code = int(mapped.code)
         except Exception as exc:
             request_id = request.headers.get("request-id") or str(uuid.uuid4())
             log.exception("unhandled error (request-id %s)", request_id)
             response = error_response(
                 ResonateError(Code.INTERNAL_ERROR, f"internal error ({type(exc).__name__})")
             )
-        if metrics is not None:
-            metrics.http_requests.labels(request.method, template, str(response.status)).inc()
-            metrics.http_duration.labels(request.method, template).observe(
-                time.perf_counter() - started
+            code = int(Code.INTERNAL_ERROR)
+        finally:
+            if in_flight is not None:
+                in_flight.dec()
+        response.headers["Resonate-Version"] = __version__
+        if recorder is not None:
+            recorder.observe(
+                request.method,
+                template,
+                response.status,
+                operation,
+                code,
+                time.perf_counter() - started,
             )
         return response
-
-    async def add_version(request: web.Request, response: web.StreamResponse) -> None:
-        response.headers["Resonate-Version"] = __version__
 
     app = web.Application(middlewares=[middleware], client_max_size=max_body_size)
     app[CONTEXT_KEY] = ctx
     ctx.extra["openapi"] = build_document(ROUTES)
-    for route in ROUTES:
+    for spec in ROUTES:
         app.router.add_route(
-            route.method, route.aiohttp_path, _route_handler(ctx, metrics, route),
-            name=route.operation,
+            spec.method, spec.aiohttp_path, partial(spec.handler, ctx), name=spec.operation
         )
-    app.on_response_prepare.append(add_version)
     return app
 
 
 def create_metrics_app(metrics: Metrics) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
-        return web.Response(body=metrics.render(),
-                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+        return web.Response(
+            body=metrics.render(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
 
     app = web.Application()
     app.router.add_get("/metrics", handle)

@@ -16,7 +16,10 @@ ON CONFLICT (id) DO NOTHING
 UPDATE promises
 SET state = ?, value_headers = ?, value_data = ?, idempotency_key_for_complete = ?,
     completed_on = ?
-WHERE id = ? AND state = 1
+WHERE id = ? AND state = 1 AND (? IS NULL OR timeout > ?)
+RETURNING sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout,
+          idempotency_key_for_create, idempotency_key_for_complete, tags, created_on,
+          completed_on
 
 -- name: earliest_pending_timeout
 SELECT min(timeout) FROM promises WHERE state = 1

@@ -13,7 +13,7 @@ import collections
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,8 +41,10 @@ BatchObserver = Callable[[int, float, str], None]
 EventObserver = Callable[[Sequence[Event]], None]
 
 
-def run_to_completion(coroutine: Coroutine[Any, Any, T]) -> T:
+def run_to_completion(coroutine: Awaitable[T]) -> T:
     """Run a coroutine that never suspends (it awaits only synchronous SQLite calls)."""
+    if not isinstance(coroutine, Coroutine):
+        raise TypeError("store operations must be coroutines")
     try:
         coroutine.send(None)
     except StopIteration as done:
@@ -243,8 +245,9 @@ class SqliteStore:
             self._deadline = 0.0
             failure = _store_error(error)
             return [(False, failure)] * len(batch), [], "error"
+        tx = SqliteTransaction(conn, STATEMENTS)
         for pending in batch:
-            tx = SqliteTransaction(conn, STATEMENTS)
+            tx.events.clear()
             conn.execute("SAVEPOINT op")
             try:
                 outcomes.append((True, run_to_completion(pending.operation(tx))))

@@ -23,14 +23,31 @@ def _load_map(text: str | None) -> dict[str, str] | None:
     return json.loads(text) if text else None
 
 
-def _tag_path(key: str) -> str:
-    """A JSON path naming one top-level key literally (a `.` in it is not a path step)."""
-    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+# One `tags[k]=v` filter. json_each compares the decoded key, so every key is literal: a JSON
+# path cannot name keys holding `"`, and SQLite < 3.45 compares path labels with the stored
+# (escaped) key text, which misses non-ASCII keys.
+TAG_FILTER = (
+    "EXISTS (SELECT 1 FROM json_each(promises.tags) AS tag"
+    " WHERE tag.key = ? AND tag.type = 'text' AND tag.value = ?)"
+)
 
 
 def promise_from_row(row: sqlite3.Row | tuple[Any, ...]) -> tuple[int, Promise]:
-    (sort_id, promise_id, state, param_headers, param_data, value_headers, value_data, timeout,
-     key_create, key_complete, tags, created_on, completed_on) = row
+    (
+        sort_id,
+        promise_id,
+        state,
+        param_headers,
+        param_data,
+        value_headers,
+        value_data,
+        timeout,
+        key_create,
+        key_complete,
+        tags,
+        created_on,
+        completed_on,
+    ) = row
     promise = Promise(
         id=promise_id,
         state=PromiseState(state),
@@ -90,13 +107,23 @@ class SqliteTransaction:
         value: Value,
         idempotency_key: str | None,
         completed_on: int,
-    ) -> bool:
-        cursor = self.conn.execute(
+        *,
+        unless_overdue_at: int | None = None,
+    ) -> Promise | None:
+        row = self.conn.execute(
             self.statements["complete_promise"],
-            (int(state), _dump_map(value.headers), value.data, idempotency_key, completed_on,
-             promise_id),
-        )
-        return cursor.rowcount == 1
+            (
+                int(state),
+                _dump_map(value.headers),
+                value.data,
+                idempotency_key,
+                completed_on,
+                promise_id,
+                unless_overdue_at,
+                unless_overdue_at,
+            ),
+        ).fetchone()
+        return promise_from_row(row)[1] if row else None
 
     def _filters(self, query: PromiseQuery) -> tuple[list[str], list[Any]]:
         where: list[str] = []
@@ -109,8 +136,8 @@ class SqliteTransaction:
                 where.append("id = ?")
                 params.append(query.id)
         for key, value in query.tags.items():
-            where.append("json_extract(tags, ?) = ?")
-            params.extend((_tag_path(key), value))
+            where.append(TAG_FILTER)
+            params.extend((key, value))
         return where, params
 
     async def search_promises(self, query: PromiseQuery) -> list[tuple[int, Promise]]:
@@ -137,7 +164,8 @@ class SqliteTransaction:
         params.insert(0, now)
         sql = (
             self.statements["select_promises"]
-            + " WHERE " + " AND ".join(where)
+            + " WHERE "
+            + " AND ".join(where)
             + " ORDER BY timeout LIMIT ?"
         )
         params.append(limit)

@@ -1,0 +1,556 @@
+"""Typed HTTP client for the Resonate API, shared by the CLI and the TUI.
+
+The module is split in three layers so that the synchronous and the asynchronous client only
+differ in how they send bytes:
+
+- request builders (`get_promise_request`, …) turn arguments into an `ApiRequest`: method, path,
+  query, headers and JSON body; no I/O;
+- `parse_response` turns a status code and body into an `ApiResponse` or raises `ApiError`;
+- `ResonateClient` (httpx.Client) and `AsyncResonateClient` (httpx.AsyncClient) send a request,
+  translate transport failures into `ServerUnreachable`, and parse the answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+
+from resonate import __version__
+
+DEFAULT_SERVER_URL = "http://localhost:8001"
+REQUEST_TIMEOUT_SECONDS = 30.0
+
+JsonObject = dict[str, Any]
+CompletionState = Literal["RESOLVED", "REJECTED", "REJECTED_CANCELED"]
+SearchState = Literal["pending", "resolved", "rejected"]
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class ResonateClientError(Exception):
+    """Base class of every error raised by this module."""
+
+
+class ApiError(ResonateClientError):
+    """The server answered with a non-2xx status.
+
+    `code` and `message` come from the JSON error body (http-api.md §1.6); when the body is not
+    that shape (a proxy's HTML page, say) `code` is 0 and `message` is the HTTP reason phrase.
+    """
+
+    def __init__(self, status: int, code: int, message: str, body: JsonObject) -> None:
+        super().__init__(f"{message} (HTTP {status}, code {code})")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.body = body
+
+    @property
+    def details(self) -> list[str]:
+        """The `message` of each entry of `error.details`, in order."""
+        error = self.body.get("error")
+        details = error.get("details") if isinstance(error, dict) else None
+        if not isinstance(details, list):
+            return []
+        return [
+            str(detail["message"])
+            for detail in details
+            if isinstance(detail, dict) and detail.get("message")
+        ]
+
+
+class ServerUnreachable(ResonateClientError):
+    """No HTTP answer: connection refused, DNS failure, TLS failure or timeout."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot reach {url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class UnexpectedResponse(ResonateClientError):
+    """A 2xx answer whose body is not the JSON the API documents."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"unexpected response (HTTP {status}): {reason}")
+        self.status = status
+        self.reason = reason
+
+
+# --- values -------------------------------------------------------------------------------------
+
+
+def encode_value(
+    data: bytes | str | None = None, headers: Mapping[str, str] | None = None
+) -> JsonObject:
+    """Build an API value `{"headers": …, "data": <base64>}`; text is encoded as UTF-8.
+
+    Empty members are left out, as the server does on output.
+    """
+    value: JsonObject = {}
+    if headers:
+        value["headers"] = dict(headers)
+    if data:
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        value["data"] = base64.b64encode(raw).decode("ascii")
+    return value
+
+
+def decode_value_data(value: Mapping[str, Any] | None) -> bytes:
+    """The raw bytes of a value's `data` (empty when absent or not valid base64)."""
+    if not value or not isinstance(value.get("data"), str):
+        return b""
+    try:
+        return base64.b64decode(value["data"], validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def decode_value_text(value: Mapping[str, Any] | None) -> str | None:
+    """The value's data as UTF-8 text, or None when the bytes are not text."""
+    raw = decode_value_data(value)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any(not character.isprintable() and character not in "\n\r\t" for character in text):
+        return None
+    return text
+
+
+# --- requests and responses ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """One API call, independent of the HTTP library that sends it."""
+
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+    json: JsonObject | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    """A successful answer: the HTTP status (201 created vs 200 deduplicated) and its JSON."""
+
+    status: int
+    body: Any
+
+    @property
+    def created(self) -> bool:
+        return self.status == 201
+
+
+def path_segment(identifier: str) -> str:
+    """Percent-encode an id as ONE path segment (`/`, `?`, `#`, `%`, spaces included)."""
+    if identifier in (".", ".."):
+        # Dot segments would be removed by URL normalisation before reaching the server.
+        return identifier.replace(".", "%2E")
+    return quote(identifier, safe="")
+
+
+def _write_headers(idempotency_key: str | None, strict: bool) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if idempotency_key:
+        headers["idempotency-key"] = idempotency_key
+    if strict:
+        headers["strict"] = "true"
+    return headers
+
+
+def _tag_params(tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((f"tags[{key}]", value) for key, value in (tags or {}).items())
+
+
+def healthz_request() -> ApiRequest:
+    return ApiRequest("GET", "/healthz")
+
+
+def readyz_request() -> ApiRequest:
+    return ApiRequest("GET", "/readyz")
+
+
+def get_promise_request(promise_id: str) -> ApiRequest:
+    return ApiRequest("GET", f"/promises/{path_segment(promise_id)}")
+
+
+def create_promise_request(
+    promise_id: str,
+    timeout_ms_absolute: int,
+    param: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    idempotency_key: str | None = None,
+    strict: bool = False,
+) -> ApiRequest:
+    body: JsonObject = {"id": promise_id, "timeout": timeout_ms_absolute}
+    if param:
+        body["param"] = dict(param)
+    if tags:
+        body["tags"] = dict(tags)
+    return ApiRequest(
+        "POST", "/promises", headers=_write_headers(idempotency_key, strict), json=body
+    )
+
+
+def complete_promise_request(
+    promise_id: str,
+    state: CompletionState,
+    value: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    strict: bool = False,
+) -> ApiRequest:
+    body: JsonObject = {"state": state}
+    if value:
+        body["value"] = dict(value)
+    return ApiRequest(
+        "PATCH",
+        f"/promises/{path_segment(promise_id)}",
+        headers=_write_headers(idempotency_key, strict),
+        json=body,
+    )
+
+
+def search_promises_request(
+    id: str = "*",
+    state: SearchState | None = None,
+    tags: Mapping[str, str] | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> ApiRequest:
+    if cursor:
+        # The server ignores every other parameter when a cursor is given (§1.8).
+        return ApiRequest("GET", "/promises", params=(("cursor", cursor),))
+    params: tuple[tuple[str, str], ...] = (("id", id),)
+    if state:
+        params += (("state", state),)
+    params += _tag_params(tags)
+    if limit is not None:
+        params += (("limit", str(limit)),)
+    return ApiRequest("GET", "/promises", params=params)
+
+
+def parse_response(status: int, content: bytes, reason: str = "") -> ApiResponse:
+    """Turn an HTTP answer into an `ApiResponse`, or raise `ApiError`/`UnexpectedResponse`."""
+    body: Any = None
+    body_is_json = False
+    if content:
+        try:
+            body = json.loads(content)
+            body_is_json = True
+        except ValueError:
+            body = None
+    if 200 <= status < 300:
+        if content and not body_is_json:
+            raise UnexpectedResponse(status, "the body is not JSON")
+        return ApiResponse(status, body)
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("code"), int):
+        message = str(error.get("message") or reason)
+        raise ApiError(status, error["code"], message, body)
+    raise ApiError(status, 0, reason or "unexpected response", body if body_is_json else {})
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """How to authenticate: a bearer token, or a Basic user and password, or nothing."""
+
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.token and self.username:
+            raise ValueError("a token and a username are exclusive")
+
+    def headers(self) -> dict[str, str]:
+        if self.token:
+            return {"Authorization": f"Bearer {self.token}"}
+        if self.username is not None:
+            pair = f"{self.username}:{self.password or ''}".encode()
+            return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+        return {}
+
+
+def _client_settings(
+    base_url: str, credentials: Credentials | None, timeout: float
+) -> dict[str, Any]:
+    headers = {"User-Agent": f"resonate-client/{__version__}", "Accept": "application/json"}
+    headers.update((credentials or Credentials()).headers())
+    return {"base_url": base_url, "headers": headers, "timeout": httpx.Timeout(timeout)}
+
+
+def _unreachable(base_url: str, error: httpx.TransportError) -> ServerUnreachable:
+    reason = str(error) or type(error).__name__
+    if isinstance(error, httpx.TimeoutException):
+        reason = f"timed out ({reason})" if str(error) else "timed out"
+    return ServerUnreachable(base_url, reason)
+
+
+# --- clients ------------------------------------------------------------------------------------
+
+
+class ResonateClient:
+    """Synchronous client. Use as a context manager, or call `close()`."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_SERVER_URL,
+        *,
+        credentials: Credentials | None = None,
+        timeout: float = REQUEST_TIMEOUT_SECONDS,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self._http = httpx.Client(
+            **_client_settings(base_url, credentials, timeout), transport=transport
+        )
+
+    def __enter__(self) -> ResonateClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def send(self, request: ApiRequest) -> ApiResponse:
+        try:
+            answer = self._http.request(
+                request.method,
+                request.path,
+                params=request.params,
+                headers=request.headers,
+                json=request.json,
+            )
+        except httpx.TransportError as error:
+            raise _unreachable(self.base_url, error) from error
+        return parse_response(answer.status_code, answer.content, answer.reason_phrase)
+
+    def healthz(self) -> ApiResponse:
+        return self.send(healthz_request())
+
+    def readyz(self) -> ApiResponse:
+        return self.send(readyz_request())
+
+    def get_promise(self, id: str) -> ApiResponse:
+        return self.send(get_promise_request(id))
+
+    def create_promise(
+        self,
+        id: str,
+        timeout_ms_absolute: int,
+        param: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        strict: bool = False,
+    ) -> ApiResponse:
+        return self.send(
+            create_promise_request(id, timeout_ms_absolute, param, tags, idempotency_key, strict)
+        )
+
+    def complete_promise(
+        self,
+        id: str,
+        state: CompletionState,
+        value: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        strict: bool = False,
+    ) -> ApiResponse:
+        return self.send(complete_promise_request(id, state, value, idempotency_key, strict))
+
+    def resolve_promise(
+        self,
+        id: str,
+        value: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        strict: bool = False,
+    ) -> ApiResponse:
+        return self.complete_promise(id, "RESOLVED", value, idempotency_key, strict)
+
+    def reject_promise(
+        self,
+        id: str,
+        value: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        strict: bool = False,
+    ) -> ApiResponse:
+        return self.complete_promise(id, "REJECTED", value, idempotency_key, strict)
+
+    def cancel_promise(
+        self,
+        id: str,
+        value: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        strict: bool = False,
+    ) -> ApiResponse:
+        return self.complete_promise(id, "REJECTED_CANCELED", value, idempotency_key, strict)
+
+    def search_promises(
+        self,
+        id: str = "*",
+        state: SearchState | None = None,
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ApiResponse:
+        """One page: `body` is `{"cursor": str | None, "promises": [...]}`."""
+        return self.send(search_promises_request(id, state, tags, limit, cursor))
+
+    def iter_promises(
+        self,
+        id: str = "*",
+        state: SearchState | None = None,
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Iterator[JsonObject]:
+        """Every matching promise, following cursors until the last page."""
+        while True:
+            page = self.search_promises(id, state, tags, limit, cursor).body
+            yield from page_items(page, "promises")
+            cursor = page.get("cursor")
+            if not cursor:
+                return
+
+
+class AsyncResonateClient:
+    """Asynchronous twin of `ResonateClient`, for the TUI."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_SERVER_URL,
+        *,
+        credentials: Credentials | None = None,
+        timeout: float = REQUEST_TIMEOUT_SECONDS,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self._http = httpx.AsyncClient(
+            **_client_settings(base_url, credentials, timeout), transport=transport
+        )
+
+    async def __aenter__(self) -> AsyncResonateClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def send(self, request: ApiRequest) -> ApiResponse:
+        try:
+            answer = await self._http.request(
+                request.method,
+                request.path,
+                params=request.params,
+                headers=request.headers,
+                json=request.json,
+            )
+        except httpx.TransportError as error:
+            raise _unreachable(self.base_url, error) from error
+        return parse_response(answer.status_code, answer.content, answer.reason_phrase)
+
+    async def healthz(self) -> ApiResponse:
+        return await self.send(healthz_request())
+
+    async def readyz(self) -> ApiResponse:
+        return await self.send(readyz_request())
+
+    async def get_promise(self, id: str) -> ApiResponse:
+        return await self.send(get_promise_request(id))
+
+    async def create_promise(
+        self,
+        id: str,
+        timeout_ms_absolute: int,
+        param: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        strict: bool = False,
+    ) -> ApiResponse:
+        return await self.send(
+            create_promise_request(id, timeout_ms_absolute, param, tags, idempotency_key, strict)
+        )
+
+    async def complete_promise(
+        self,
+        id: str,
+        state: CompletionState,
+        value: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        strict: bool = False,
+    ) -> ApiResponse:
+        return await self.send(complete_promise_request(id, state, value, idempotency_key, strict))
+
+    async def resolve_promise(
+        self,
+        id: str,
+        value: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        strict: bool = False,
+    ) -> ApiResponse:
+        return await self.complete_promise(id, "RESOLVED", value, idempotency_key, strict)
+
+    async def reject_promise(
+        self,
+        id: str,
+        value: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        strict: bool = False,
+    ) -> ApiResponse:
+        return await self.complete_promise(id, "REJECTED", value, idempotency_key, strict)
+
+    async def cancel_promise(
+        self,
+        id: str,
+        value: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        strict: bool = False,
+    ) -> ApiResponse:
+        return await self.complete_promise(id, "REJECTED_CANCELED", value, idempotency_key, strict)
+
+    async def search_promises(
+        self,
+        id: str = "*",
+        state: SearchState | None = None,
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ApiResponse:
+        return await self.send(search_promises_request(id, state, tags, limit, cursor))
+
+    async def iter_promises(
+        self,
+        id: str = "*",
+        state: SearchState | None = None,
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AsyncIterator[JsonObject]:
+        while True:
+            page = (await self.search_promises(id, state, tags, limit, cursor)).body
+            for item in page_items(page, "promises"):
+                yield item
+            cursor = page.get("cursor")
+            if not cursor:
+                return
+
+
+def page_items(page: Any, items_key: str) -> list[JsonObject]:
+    """The items of a search page, checking the page has the documented shape."""
+    if not isinstance(page, dict) or not isinstance(page.get(items_key), list):
+        raise UnexpectedResponse(200, f"a search page without a {items_key!r} list")
+    return list(page[items_key])

@@ -120,3 +120,36 @@ async def test_loop_sleeps_until_the_earliest_deadline_capped(live):
     assert await loop._seconds_until_next_deadline() == pytest.approx(0.25)
     live.clock.advance(300)
     assert await loop._seconds_until_next_deadline() == 0
+
+
+def _counter(metrics_text: str, name: str, labels: str) -> float:
+    for line in metrics_text.splitlines():
+        if line.startswith(f"{name}{{{labels}}} "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def test_background_loop_times_out_without_any_request(server_factory, tmp_path):
+    """The eager loop of a real server completes an overdue promise nobody reads (Z1)."""
+    import asyncio
+    import time
+
+    import httpx
+
+    server = server_factory(tmp_path).start()
+    async with httpx.AsyncClient(timeout=10) as client:
+        deadline_ms = time.time_ns() // 1_000_000 + 300
+        created = await client.post(server.url + "/promises",
+                                    json={"id": "eager", "timeout": deadline_ms})
+        assert created.status_code == 201
+        labels = 'state="rejected_timedout"'
+        give_up = time.monotonic() + 10
+        while True:
+            text = (await client.get(server.metrics_url + "/metrics")).text
+            if _counter(text, "promises_total", labels) == 1.0:
+                break
+            assert time.monotonic() < give_up, "the background loop never timed the promise out"
+            await asyncio.sleep(0.05)
+        body = (await client.get(server.url + "/promises/eager")).json()
+    assert body["state"] == "REJECTED_TIMEDOUT"
+    assert body["completedOn"] == deadline_ms

@@ -58,6 +58,7 @@ class Server:
             store=store,
             clock=self.clock,
             promise_batch_size=self.config["system.promiseBatchSize"],
+            basic_auth=dict(self.config["api.http.auth"]),
         )
         self.timeout_loop = PromiseTimeoutLoop(
             store,

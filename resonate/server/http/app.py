@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler as AiohttpHandler
 
 from resonate import __version__
 from resonate.core.errors import Code, ResonateError
+from resonate.server.http.auth import BASIC_CHALLENGE, check_basic
 from resonate.server.http.openapi import build_document
 from resonate.server.http.protocol import error_response, route_not_found
 from resonate.server.http.routes import ROUTES, Context
@@ -101,6 +102,7 @@ class RequestMetrics:
 def create_api_app(ctx: Context, *, max_body_size: int, metrics: Metrics | None) -> web.Application:
     recorder = RequestMetrics(metrics) if metrics is not None else None
     operations = {route.operation for route in ROUTES}
+    open_paths = frozenset(route.path for route in ROUTES if not route.authenticated)
 
     @web.middleware
     async def middleware(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
@@ -117,10 +119,13 @@ def create_api_app(ctx: Context, *, max_body_size: int, metrics: Metrics | None)
         try:
             if ctx.shutting_down and request.path not in ALWAYS_SERVED:
                 raise ResonateError(Code.SHUTTING_DOWN, "the server is shutting down")
+            if ctx.basic_auth and request.path not in open_paths:
+                check_basic(request.headers.get("Authorization"), ctx.basic_auth)
             response = await handler(request)
             code = response.status * 100
         except ResonateError as error:
-            response = error_response(error)
+            challenge = BASIC_CHALLENGE if error.code is Code.UNAUTHORIZED else None
+            response = error_response(error, challenge)
             code = int(error.code)
         except web.HTTPException as exc:
             mapped, headers = _as_error(exc)

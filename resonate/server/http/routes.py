@@ -80,6 +80,7 @@ class Context:
     store: Store
     clock: Clock
     promise_batch_size: int = 100
+    basic_auth: dict[str, str] = field(default_factory=dict)  # user -> password; empty = off
     shutting_down: bool = False
     ready_cache: tuple[float, SchemaStatus | Exception] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -237,13 +238,13 @@ PROMISE_ERRORS = (400, 401, 403, 404, 405, 409, 412, 413, 500, 503)
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/ping", "Ping", "Compatibility health check", ping,
-          responses={200: "Status"}, authenticated=False),
+          responses={200: "Status"}, errors=(503,), authenticated=False),
     Route("GET", "/healthz", "Healthz", "Liveness: 200 while the process serves HTTP", ping,
           responses={200: "Status"}, authenticated=False),
     Route("GET", "/readyz", "Readyz", "Readiness: store answers and schema is current", readyz,
           responses={200: "Ready"}, errors=(503,), authenticated=False),
     Route("GET", "/openapi.json", "OpenApi", "This OpenAPI document", openapi,
-          responses={200: None}, authenticated=False),
+          responses={200: None}, errors=(503,), authenticated=False),
     Route("GET", "/promises", "SearchPromises", "Search promises", search_promises,
           params=(
               Param("id", "query", {"type": "string", "minLength": 1},

@@ -50,6 +50,14 @@ def run_serve(args: list[str], dev: bool) -> int:
     from resonate.server.logs import configure_logging
 
     config = resolved.config
+    if config["api.auth.publicKey"]:
+        # Refuse rather than serve unauthenticated while the operator believes JWT is enforced.
+        print(
+            "error: api.auth.publicKey: JWT bearer auth is not supported by this version; "
+            "use api.http.auth (Basic) or leave it empty",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(config["logLevel"], config["logFormat"])
     for warning in resolved.warnings:
         log.warning("%s", warning)

@@ -129,3 +129,10 @@ def test_dev_prints_banner_first(tmp_path):
         child.wait(timeout=15)
     assert first.startswith("resonate dev: in-memory store (SQLite :memory:).")
     assert not (tmp_path / "resonate.db").exists()
+
+
+def test_jwt_public_key_is_refused_until_supported(tmp_path):
+    """Never serve unauthenticated while the operator configured JWT auth."""
+    result = resonate("serve", "--api-auth-public-key", "/etc/key.pem", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "api.auth.publicKey" in result.stderr

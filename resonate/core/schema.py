@@ -147,15 +147,25 @@ def _check_field(spec: Field, value: Any) -> Any:
 _EMPTY: dict[Kind, Any] = {Kind.VALUE: Value(), Kind.TAGS: {}}
 
 
-def validate_fields(fields: tuple[Field, ...], body: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def validate_fields(
+    fields: tuple[Field, ...], body: Mapping[str, Any], prefix: str = ""
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for spec in fields:
         raw = body.get(spec.name)
         for alias in spec.aliases:
             if raw is None:
                 raw = body.get(alias)
-        named = Field(prefix + spec.name, spec.kind, spec.required, spec.description,
-                      spec.choices, spec.minimum, spec.fields, spec.aliases)
+        named = Field(
+            prefix + spec.name,
+            spec.kind,
+            spec.required,
+            spec.description,
+            spec.choices,
+            spec.minimum,
+            spec.fields,
+            spec.aliases,
+        )
         if raw is None:
             if spec.required:
                 raise invalid(named.name, f"The field {named.name} is required.")

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from resonate.core.clock import INT64_MAX, INT64_MIN
 from resonate.core.errors import bad_request, invalid
 from resonate.core.promise import SEARCH_STATES, PromiseState
 
@@ -67,9 +68,25 @@ def decode_cursor(kind: str, cursor: str) -> dict[str, Any]:
 def promise_cursor(query: PromiseQuery, last_sort_id: int) -> str:
     return encode_cursor(
         "promises",
-        {"id": query.id, "state": query.state, "tags": query.tags, "limit": query.limit,
-         "before": last_sort_id},
+        {
+            "id": query.id,
+            "state": query.state,
+            "tags": query.tags,
+            "limit": query.limit,
+            "before": last_sort_id,
+        },
     )
+
+
+def _is_text(value: Any) -> bool:
+    """A string the store can hold: JSON escapes could smuggle in unpaired surrogates."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def promise_query_from_cursor(cursor: str) -> PromiseQuery:
@@ -78,12 +95,15 @@ def promise_query_from_cursor(cursor: str) -> PromiseQuery:
         pattern, state, tags = data["id"], data["state"], data["tags"]
         limit, before = data["limit"], data["before"]
         valid = (
-            isinstance(pattern, str) and pattern
-            and (state is None or state in SEARCH_STATES)
+            _is_text(pattern)
+            and pattern
+            and (state is None or (isinstance(state, str) and state in SEARCH_STATES))
             and isinstance(tags, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items())
-            and type(limit) is int and 0 < limit <= MAX_LIMIT
+            and all(_is_text(k) and _is_text(v) for k, v in tags.items())
+            and type(limit) is int
+            and 0 < limit <= MAX_LIMIT
             and type(before) is int
+            and INT64_MIN <= before <= INT64_MAX
         )
     except KeyError:
         valid = False

@@ -121,6 +121,9 @@ def create_api_app(ctx: Context, *, max_body_size: int, metrics: Metrics | None)
                 raise ResonateError(Code.SHUTTING_DOWN, "the server is shutting down")
             if ctx.basic_auth and request.path not in open_paths:
                 check_basic(request.headers.get("Authorization"), ctx.basic_auth)
+            if (request.content_length or 0) > max_body_size:
+                # D13: refused before routing, also on routes that never read a body.
+                raise ResonateError(Code.PAYLOAD_TOO_LARGE, "the request body is too large")
             response = await handler(request)
             code = response.status * 100
         except ResonateError as error:

@@ -74,8 +74,10 @@ COMPONENTS: dict[str, Any] = {
                             "type": "object",
                             "required": ["@type", "message", "domain"],
                             "properties": {
-                                "@type": {"type": "string", "enum": [
-                                    "FieldValidationError", "RequestError", "ServerError"]},
+                                "@type": {
+                                    "type": "string",
+                                    "enum": ["FieldValidationError", "RequestError", "ServerError"],
+                                },
                                 "message": {"type": "string"},
                                 "domain": {"type": "string", "enum": ["request", "server"]},
                                 "metadata": {"type": "object"},
@@ -89,9 +91,15 @@ COMPONENTS: dict[str, Any] = {
 }
 
 ERROR_TEXT = {
-    400: "Invalid request", 401: "Unauthorized", 403: "Forbidden or state conflict",
-    404: "Not found", 405: "Method not allowed", 409: "Already exists",
-    412: "Task precondition failed", 413: "Body too large", 500: "Server or store error",
+    400: "Invalid request",
+    401: "Unauthorized",
+    403: "Forbidden or state conflict",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Already exists",
+    412: "Task precondition failed",
+    413: "Body too large",
+    500: "Server or store error",
     503: "Not ready or shutting down",
 }
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from resonate.core.clock import INT64_MAX, INT64_MIN
 from resonate.core.errors import Code, ResonateError, bad_request, invalid
+from resonate.core.schema import MAX_ID_BYTES
 from resonate.server.promises import Fence
 
 DOCS_URL = "https://github.com/resonate/resonate/blob/main/docs/api-errors.md"
@@ -44,8 +45,14 @@ def error_body(error: ResonateError) -> dict[str, Any]:
     elif code.http_status >= 500:
         details = [{"@type": "ServerError", "message": str(error), "domain": "server"}]
     else:
-        details = [{"@type": "RequestError", "message": str(error), "domain": "request",
-                    "metadata": {"url": DOCS_URL}}]
+        details = [
+            {
+                "@type": "RequestError",
+                "message": str(error),
+                "domain": "request",
+                "metadata": {"url": DOCS_URL},
+            }
+        ]
     return {"error": {"code": int(code), "message": code.message, "details": details}}
 
 
@@ -63,12 +70,18 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not raw:
         raise invalid("body", "The request body is required.")
     try:
-        body = json.loads(raw)
-    except ValueError:
+        # Strict UTF-8 (json.loads would also sniff UTF-16/32 from bytes), and no NaN or
+        # Infinity, which Python accepts but JSON does not have.
+        body = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise invalid("body", "The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise invalid("body", "The request body must be a JSON object.")
     return body
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 _TRUE = {"true", "t", "1"}
@@ -110,8 +123,12 @@ def parse_int64(name: str, raw: str) -> int:
     return value
 
 
-def path_id(request: web.Request, name: str = "id") -> str:
+def path_id(request: web.Request, name: str = "id", *, max_bytes: int | None = MAX_ID_BYTES) -> str:
+    """A catch-all id from the path (§1.3: no U+0000, at most 1024 UTF-8 bytes). Task ids
+    are not subject to the length limit: pass ``max_bytes=None`` for them."""
     value = request.match_info.get(name, "")
     if "\x00" in value:
         raise bad_request(f"The {name} must not contain U+0000.")
+    if max_bytes is not None and len(value.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise bad_request(f"The {name} must be at most {max_bytes} bytes.")
     return value

@@ -44,8 +44,11 @@ CREATE_PROMISE = Schema(
     "CreatePromiseRequest",
     (
         Field("id", Kind.ID, required=True, description="Promise id; may contain '/'."),
-        Field("timeout", Kind.INT64,
-              description="Absolute deadline, ms since the epoch; absent means 0."),
+        Field(
+            "timeout",
+            Kind.INT64,
+            description="Absolute deadline, ms since the epoch; absent means 0.",
+        ),
         Field("param", Kind.VALUE),
         Field("tags", Kind.TAGS),
     ),
@@ -54,8 +57,12 @@ CREATE_PROMISE = Schema(
 COMPLETE_PROMISE = Schema(
     "CompletePromiseRequest",
     (
-        Field("state", Kind.ENUM, required=True,
-              choices=tuple(s.name.lower() for s in COMPLETION_STATES)),
+        Field(
+            "state",
+            Kind.ENUM,
+            required=True,
+            choices=tuple(s.name.lower() for s in COMPLETION_STATES),
+        ),
         Field("value", Kind.VALUE),
     ),
 )
@@ -112,15 +119,28 @@ class Route:
 
 
 STRING = {"type": "string"}
-ID_PARAM = Param("id", "path", {"type": "string"}, True,
-                 "Promise id, percent-encoded as one segment ('/' as %2F)")
+ID_PARAM = Param(
+    "id",
+    "path",
+    {"type": "string"},
+    True,
+    "Promise id, percent-encoded as one segment ('/' as %2F)",
+)
 IDEMPOTENCY = Param("idempotency-key", "header", STRING)
-STRICT = Param("strict", "header", {"type": "string", "enum": ["true", "false", "1", "0", "t", "f"]},
-               description="Boolean, case-insensitive")
+STRICT = Param(
+    "strict",
+    "header",
+    {"type": "string", "enum": ["true", "false", "1", "0", "t", "f"]},
+    description="Boolean, case-insensitive",
+)
 REQUEST_ID = Param("request-id", "header", STRING)
 TASK_ID = Param("task-id", "header", STRING, description="Fencing token: task id")
-TASK_COUNTER = Param("task-counter", "header", {"type": "string", "pattern": "^-?[0-9]+$"},
-                     description="Fencing token: task counter")
+TASK_COUNTER = Param(
+    "task-counter",
+    "header",
+    {"type": "string", "pattern": "^-?[0-9]+$"},
+    description="Fencing token: task counter",
+)
 TRACE = (Param("traceparent", "header", STRING), Param("tracestate", "header", STRING))
 
 
@@ -133,8 +153,9 @@ def _promise_response(outcome: promises.Outcome) -> web.Response:
 
 async def read_promise(ctx: Context, request: web.Request) -> web.Response:
     promise_id = path_id(request)
-    promise = await ctx.store.run(partial(promises.read_promise, clock=ctx.clock,
-                                          promise_id=promise_id))
+    promise = await ctx.store.run(
+        partial(promises.read_promise, clock=ctx.clock, promise_id=promise_id)
+    )
     return json_response(200, promise.to_json())
 
 
@@ -153,10 +174,17 @@ async def search_promises(ctx: Context, request: web.Request) -> web.Response:
             tags=parse_tag_filters(list(params.items())),
             limit=parse_limit(params.get("limit")),
         )
-    page = await ctx.store.run(partial(promises.search_promises, clock=ctx.clock, query=query,
-                                       timeout_batch=ctx.promise_batch_size))
-    return json_response(200, {"cursor": page.cursor,
-                               "promises": [p.to_json() for p in page.promises]})
+    page = await ctx.store.run(
+        partial(
+            promises.search_promises,
+            clock=ctx.clock,
+            query=query,
+            timeout_batch=ctx.promise_batch_size,
+        )
+    )
+    return json_response(
+        200, {"cursor": page.cursor, "promises": [p.to_json() for p in page.promises]}
+    )
 
 
 async def create_promise(ctx: Context, request: web.Request) -> web.Response:
@@ -172,8 +200,9 @@ async def create_promise(ctx: Context, request: web.Request) -> web.Response:
         strict=strict,
         fence=fencing,
     )
-    outcome = await ctx.store.run(partial(promises.create_promise, clock=ctx.clock,
-                                          request=command))
+    outcome = await ctx.store.run(
+        partial(promises.create_promise, clock=ctx.clock, request=command)
+    )
     return _promise_response(outcome)
 
 
@@ -192,8 +221,9 @@ async def complete_promise(ctx: Context, request: web.Request) -> web.Response:
     )
     if not promise_id:
         raise ResonateError(Code.PROMISE_NOT_FOUND)
-    outcome = await ctx.store.run(partial(promises.complete_promise, clock=ctx.clock,
-                                          request=command))
+    outcome = await ctx.store.run(
+        partial(promises.complete_promise, clock=ctx.clock, request=command)
+    )
     return _promise_response(outcome)
 
 
@@ -237,38 +267,112 @@ async def openapi(ctx: Context, request: web.Request) -> web.Response:
 PROMISE_ERRORS = (400, 401, 403, 404, 405, 409, 412, 413, 500, 503)
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/ping", "Ping", "Compatibility health check", ping,
-          responses={200: "Status"}, errors=(503,), authenticated=False),
-    Route("GET", "/healthz", "Healthz", "Liveness: 200 while the process serves HTTP", ping,
-          responses={200: "Status"}, authenticated=False),
-    Route("GET", "/readyz", "Readyz", "Readiness: store answers and schema is current", readyz,
-          responses={200: "Ready"}, errors=(503,), authenticated=False),
-    Route("GET", "/openapi.json", "OpenApi", "This OpenAPI document", openapi,
-          responses={200: None}, errors=(503,), authenticated=False),
-    Route("GET", "/promises", "SearchPromises", "Search promises", search_promises,
-          params=(
-              Param("id", "query", {"type": "string", "minLength": 1},
-                    description="Pattern; '*' matches any run of characters. Required "
-                                "unless cursor is given."),
-              Param("state", "query", {"type": "string", "enum": [
-                  "pending", "resolved", "rejected", "PENDING", "RESOLVED", "REJECTED"]}),
-              Param("tags", "query", {"type": "object", "additionalProperties": STRING},
-                    description="Exact tag filters as tags[<key>]=<value>"),
-              Param("limit", "query", {"type": "integer", "minimum": 0, "maximum": 100}),
-              Param("cursor", "query", STRING),
-              REQUEST_ID,
-          ),
-          responses={200: "PromisePage"}, errors=(400, 401, 403, 500, 503)),
-    Route("POST", "/promises", "CreatePromise", "Create a promise", create_promise,
-          params=(REQUEST_ID, IDEMPOTENCY, STRICT, TASK_ID, TASK_COUNTER, *TRACE),
-          body=CREATE_PROMISE, responses={201: "Promise", 200: "Promise"},
-          errors=(400, 401, 403, 409, 412, 413, 500, 503)),
-    Route("GET", "/promises/{id}", "ReadPromise", "Read a promise", read_promise,
-          params=(ID_PARAM, REQUEST_ID), responses={200: "Promise"},
-          errors=(400, 401, 403, 404, 500, 503), catch_all=("id",)),
-    Route("PATCH", "/promises/{id}", "CompletePromise", "Resolve, reject or cancel a promise",
-          complete_promise,
-          params=(ID_PARAM, REQUEST_ID, IDEMPOTENCY, STRICT, TASK_ID, TASK_COUNTER),
-          body=COMPLETE_PROMISE, responses={201: "Promise", 200: "Promise"},
-          errors=PROMISE_ERRORS, catch_all=("id",)),
+    Route(
+        "GET",
+        "/ping",
+        "Ping",
+        "Compatibility health check",
+        ping,
+        responses={200: "Status"},
+        errors=(503,),
+        authenticated=False,
+    ),
+    Route(
+        "GET",
+        "/healthz",
+        "Healthz",
+        "Liveness: 200 while the process serves HTTP",
+        ping,
+        responses={200: "Status"},
+        authenticated=False,
+    ),
+    Route(
+        "GET",
+        "/readyz",
+        "Readyz",
+        "Readiness: store answers and schema is current",
+        readyz,
+        responses={200: "Ready"},
+        errors=(503,),
+        authenticated=False,
+    ),
+    Route(
+        "GET",
+        "/openapi.json",
+        "OpenApi",
+        "This OpenAPI document",
+        openapi,
+        responses={200: None},
+        errors=(503,),
+        authenticated=False,
+    ),
+    Route(
+        "GET",
+        "/promises",
+        "SearchPromises",
+        "Search promises",
+        search_promises,
+        params=(
+            Param(
+                "id",
+                "query",
+                {"type": "string", "minLength": 1},
+                description="Pattern; '*' matches any run of characters. Required "
+                "unless cursor is given.",
+            ),
+            Param(
+                "state",
+                "query",
+                {
+                    "type": "string",
+                    "enum": ["pending", "resolved", "rejected", "PENDING", "RESOLVED", "REJECTED"],
+                },
+            ),
+            Param(
+                "tags",
+                "query",
+                {"type": "object", "additionalProperties": STRING},
+                description="Exact tag filters as tags[<key>]=<value>",
+            ),
+            Param("limit", "query", {"type": "integer", "minimum": 0, "maximum": 100}),
+            Param("cursor", "query", STRING),
+            REQUEST_ID,
+        ),
+        responses={200: "PromisePage"},
+        errors=(400, 401, 403, 500, 503),
+    ),
+    Route(
+        "POST",
+        "/promises",
+        "CreatePromise",
+        "Create a promise",
+        create_promise,
+        params=(REQUEST_ID, IDEMPOTENCY, STRICT, TASK_ID, TASK_COUNTER, *TRACE),
+        body=CREATE_PROMISE,
+        responses={201: "Promise", 200: "Promise"},
+        errors=(400, 401, 403, 409, 412, 413, 500, 503),
+    ),
+    Route(
+        "GET",
+        "/promises/{id}",
+        "ReadPromise",
+        "Read a promise",
+        read_promise,
+        params=(ID_PARAM, REQUEST_ID),
+        responses={200: "Promise"},
+        errors=(400, 401, 403, 404, 500, 503),
+        catch_all=("id",),
+    ),
+    Route(
+        "PATCH",
+        "/promises/{id}",
+        "CompletePromise",
+        "Resolve, reject or cancel a promise",
+        complete_promise,
+        params=(ID_PARAM, REQUEST_ID, IDEMPOTENCY, STRICT, TASK_ID, TASK_COUNTER),
+        body=COMPLETE_PROMISE,
+        responses={201: "Promise", 200: "Promise"},
+        errors=PROMISE_ERRORS,
+        catch_all=("id",),
+    ),
 )

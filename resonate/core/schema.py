@@ -116,31 +116,32 @@ def check_value(name: str, value: Any) -> Value:
     return Value(headers or None, data)
 
 
-def _check_field(spec: Field, value: Any) -> Any:
+def _check_field(spec: Field, name: str, value: Any) -> Any:
+    """``value`` checked against ``spec``; ``name`` is the field's full path for messages."""
     match spec.kind:
         case Kind.ID:
-            return check_id(spec.name, value)
+            return check_id(name, value)
         case Kind.STRING:
-            return check_string(spec.name, value)
+            return check_string(name, value)
         case Kind.INT64:
-            number = check_int64(spec.name, value)
+            number = check_int64(name, value)
             if spec.minimum is not None and number < spec.minimum:
-                raise invalid(spec.name, f"The field {spec.name} must be >= {spec.minimum}.")
+                raise invalid(name, f"The field {name} must be >= {spec.minimum}.")
             return number
         case Kind.VALUE:
-            return check_value(spec.name, value)
+            return check_value(name, value)
         case Kind.TAGS:
-            return check_string_map(spec.name, value)
+            return check_string_map(name, value)
         case Kind.ENUM:
-            text = check_string(spec.name, value)
+            text = check_string(name, value)
             if text.lower() not in spec.choices:
                 allowed = ", ".join(spec.choices)
-                raise invalid(spec.name, f"The field {spec.name} must be one of {allowed}.")
+                raise invalid(name, f"The field {name} must be one of {allowed}.")
             return text.upper()
         case Kind.OBJECT:
             if not isinstance(value, dict):
-                raise invalid(spec.name, f"The field {spec.name} must be an object.")
-            return validate_fields(spec.fields, value, prefix=f"{spec.name}.")
+                raise invalid(name, f"The field {name} must be an object.")
+            return validate_fields(spec.fields, value, prefix=f"{name}.")
 
 
 # What an absent or null optional field means (http-api.md §1.3: null = left out = empty).
@@ -156,22 +157,13 @@ def validate_fields(
         for alias in spec.aliases:
             if raw is None:
                 raw = body.get(alias)
-        named = Field(
-            prefix + spec.name,
-            spec.kind,
-            spec.required,
-            spec.description,
-            spec.choices,
-            spec.minimum,
-            spec.fields,
-            spec.aliases,
-        )
         if raw is None:
             if spec.required:
-                raise invalid(named.name, f"The field {named.name} is required.")
+                name = prefix + spec.name
+                raise invalid(name, f"The field {name} is required.")
             out[spec.name] = _EMPTY.get(spec.kind)
             continue
-        out[spec.name] = _check_field(named, raw)
+        out[spec.name] = _check_field(spec, prefix + spec.name if prefix else spec.name, raw)
     return out
 
 

@@ -370,33 +370,6 @@ class ResonateClient:
     ) -> ApiResponse:
         return self.send(complete_promise_request(id, state, value, idempotency_key, strict))
 
-    def resolve_promise(
-        self,
-        id: str,
-        value: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        strict: bool = False,
-    ) -> ApiResponse:
-        return self.complete_promise(id, "RESOLVED", value, idempotency_key, strict)
-
-    def reject_promise(
-        self,
-        id: str,
-        value: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        strict: bool = False,
-    ) -> ApiResponse:
-        return self.complete_promise(id, "REJECTED", value, idempotency_key, strict)
-
-    def cancel_promise(
-        self,
-        id: str,
-        value: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        strict: bool = False,
-    ) -> ApiResponse:
-        return self.complete_promise(id, "REJECTED_CANCELED", value, idempotency_key, strict)
-
     def search_promises(
         self,
         id: str = "*",
@@ -494,33 +467,6 @@ class AsyncResonateClient:
         strict: bool = False,
     ) -> ApiResponse:
         return await self.send(complete_promise_request(id, state, value, idempotency_key, strict))
-
-    async def resolve_promise(
-        self,
-        id: str,
-        value: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        strict: bool = False,
-    ) -> ApiResponse:
-        return await self.complete_promise(id, "RESOLVED", value, idempotency_key, strict)
-
-    async def reject_promise(
-        self,
-        id: str,
-        value: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        strict: bool = False,
-    ) -> ApiResponse:
-        return await self.complete_promise(id, "REJECTED", value, idempotency_key, strict)
-
-    async def cancel_promise(
-        self,
-        id: str,
-        value: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        strict: bool = False,
-    ) -> ApiResponse:
-        return await self.complete_promise(id, "REJECTED_CANCELED", value, idempotency_key, strict)
 
     async def search_promises(
         self,

@@ -12,6 +12,19 @@ import httpx
 
 HOUR_MS = 3_600_000
 STATE_NAMES = {"R": "RESOLVED", "J": "REJECTED", "C": "REJECTED_CANCELED"}
+
+# The stored state a promise set up as each "state before" has once read: overdue promises
+# ("P!", "P!t") have been timed out by then.
+STATE_AFTER = {
+    "P": "PENDING",
+    "R": "RESOLVED",
+    "J": "REJECTED",
+    "C": "REJECTED_CANCELED",
+    "T": "REJECTED_TIMEDOUT",
+    "Rt": "RESOLVED",
+    "P!": "REJECTED_TIMEDOUT",
+    "P!t": "RESOLVED",
+}
 TIMER_TAGS = {"resonate:timeout": "true"}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server.promise_setup import TIMER_TAGS, create, setup
+from tests.server.promise_setup import STATE_AFTER, TIMER_TAGS, create, setup
 from tests.support.live import START_MS, LiveServer
 
 FUTURE = 4_102_444_800_000  # 2100-01-01
@@ -169,16 +169,6 @@ STATE_FILTERS = [
     ("S5", "Resolved", {"R", "Rt", "P!t"}),
     ("S5", "rEJECTED", {"J", "C", "T", "P!"}),
 ]
-STATE_AFTER = {
-    "P": "PENDING",
-    "R": "RESOLVED",
-    "J": "REJECTED",
-    "C": "REJECTED_CANCELED",
-    "T": "REJECTED_TIMEDOUT",
-    "Rt": "RESOLVED",
-    "P!": "REJECTED_TIMEDOUT",
-    "P!t": "RESOLVED",
-}
 
 
 @pytest.mark.parametrize(

@@ -139,8 +139,9 @@ async def test_background_loop_times_out_without_any_request(server_factory, tmp
     server = server_factory(tmp_path).start()
     async with httpx.AsyncClient(timeout=10) as client:
         deadline_ms = time.time_ns() // 1_000_000 + 300
-        created = await client.post(server.url + "/promises",
-                                    json={"id": "eager", "timeout": deadline_ms})
+        created = await client.post(
+            server.url + "/promises", json={"id": "eager", "timeout": deadline_ms}
+        )
         assert created.status_code == 201
         labels = 'state="rejected_timedout"'
         give_up = time.monotonic() + 10

@@ -7,21 +7,13 @@ import pytest
 from tests.server.promise_setup import (
     KEY_RELATIONS,
     NOT_MATCHING,
+    STATE_AFTER,
     STATE_NAMES,
     complete,
     create,
     setup,
 )
 
-# State names after the fact: "T" and "Rt" are what an overdue promise becomes.
-AFTER = {
-    "P": "PENDING",
-    "R": "RESOLVED",
-    "J": "REJECTED",
-    "C": "REJECTED_CANCELED",
-    "T": "REJECTED_TIMEDOUT",
-    "Rt": "RESOLVED",
-}
 CODE = {"R": 40301, "J": 40302, "C": 40303, "T": 40304, "Rt": 40301}
 
 
@@ -105,14 +97,14 @@ def test_create(api, uid, before, relation, strict, status, after, code):
     body = response.json()
     if code is None:
         # Dedup answers the stored promise, not the request's param/timeout/tags.
-        assert body["state"] == AFTER[after]
+        assert body["state"] == STATE_AFTER[after]
         assert body["timeout"] == stored["timeout"]
         assert body.get("tags") == stored.get("tags")
         assert body["param"] == stored["param"]
     else:
         assert body["error"]["code"] == code
         assert set(body) == {"error"}
-    assert api.get(f"/promises/{uid}").json()["state"] == AFTER[after]
+    assert api.get(f"/promises/{uid}").json()["state"] == STATE_AFTER[after]
 
 
 def test_c1_create_new(api, uid):
@@ -247,12 +239,12 @@ def test_complete(api, uid, before, relation, strict, target, status, after, cod
         assert body["error"]["code"] == code
         assert set(body) == {"error"}
     else:
-        assert body["state"] == AFTER[after]
+        assert body["state"] == STATE_AFTER[after]
     if after == "∅":
         assert api.get(f"/promises/{uid}").status_code == 404
         return
     stored = api.get(f"/promises/{uid}").json()
-    assert stored["state"] == AFTER[after]
+    assert stored["state"] == STATE_AFTER[after]
     if status == 201:  # K2
         assert stored["value"] == {"data": "eA=="}
         assert stored.get("idempotencyKeyForComplete") == request_key

@@ -214,13 +214,17 @@ class SqliteStore:
                 count = min(len(self._queue), self.batch_size)
                 batch = [self._queue.popleft() for _ in range(count)]
                 started = time.perf_counter()
-                outcomes, events, status = await loop.run_in_executor(
-                    self._executor, self._execute_batch, batch
-                )
-                if self.on_batch is not None:
-                    self.on_batch(len(batch), time.perf_counter() - started, status)
-                if events and self.on_events is not None:
-                    self.on_events(events)
+                try:
+                    outcomes, events, status = await loop.run_in_executor(
+                        self._executor, self._execute_batch, batch
+                    )
+                except Exception as error:  # outside any savepoint: nothing is acknowledged
+                    log.exception("store batch failed")
+                    outcomes, events, status = (
+                        [(False, _store_error(error))] * len(batch),
+                        [],
+                        "error",
+                    )
                 for pending, (ok, result) in zip(batch, outcomes, strict=True):
                     if pending.future.done():
                         continue
@@ -228,16 +232,25 @@ class SqliteStore:
                         pending.future.set_result(result)
                     else:
                         pending.future.set_exception(result)
+                self._observe(len(batch), time.perf_counter() - started, status, events)
         finally:
             self._drainer = None
+
+    def _observe(self, operations: int, seconds: float, status: str, events: list[Event]) -> None:
+        """Report a finished batch; observers failing must not disturb the store."""
+        try:
+            if self.on_batch is not None:
+                self.on_batch(operations, seconds, status)
+            if events and self.on_events is not None:
+                self.on_events(events)
+        except Exception:
+            log.exception("store batch observer failed")
 
     def _execute_batch(
         self, batch: list[_Pending]
     ) -> tuple[list[tuple[bool, Any]], list[Event], str]:
         """Runs in the writer thread: one transaction, one savepoint per operation."""
         conn = self._require_connection()
-        outcomes: list[tuple[bool, Any]] = []
-        events: list[Event] = []
         self._deadline = time.monotonic() + self.tx_timeout
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -245,6 +258,19 @@ class SqliteStore:
             self._deadline = 0.0
             failure = _store_error(error)
             return [(False, failure)] * len(batch), [], "error"
+        try:
+            return self._run_operations(conn, batch)
+        except BaseException:
+            self._deadline = 0.0
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _run_operations(
+        self, conn: sqlite3.Connection, batch: list[_Pending]
+    ) -> tuple[list[tuple[bool, Any]], list[Event], str]:
+        outcomes: list[tuple[bool, Any]] = []
+        events: list[Event] = []
         tx = SqliteTransaction(conn, STATEMENTS)
         for pending in batch:
             tx.events.clear()

@@ -136,3 +136,36 @@ def test_jwt_public_key_is_refused_until_supported(tmp_path):
     result = resonate("serve", "--api-auth-public-key", "/etc/key.pem", cwd=tmp_path)
     assert result.returncode == 2
     assert "api.auth.publicKey" in result.stderr
+
+
+async def test_sigterm_under_load_acknowledges_only_committed_writes(server_factory, tmp_path):
+    """§12: while draining, answers are 2xx for committed work or 503; the exit is 0."""
+    import asyncio
+
+    server = server_factory(tmp_path).start()
+    answers: dict[str, int] = {}
+
+    async def writer(client: httpx.AsyncClient, prefix: str) -> None:
+        for n in range(10_000):
+            pid = f"{prefix}-{n}"
+            try:
+                response = await client.post("/promises", json={"id": pid, "timeout": 2**62})
+            except httpx.HTTPError:
+                return
+            answers[pid] = response.status_code
+            if response.status_code == 503:
+                assert response.json()["error"]["code"] == 50300
+                return
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        tasks = [asyncio.create_task(writer(client, f"w{i}")) for i in range(8)]
+        while len(answers) < 200:
+            await asyncio.sleep(0.01)
+        exit_code = await asyncio.to_thread(server.terminate)
+        await asyncio.gather(*tasks)
+    assert exit_code == 0
+    assert set(answers.values()) <= {201, 503}
+    acknowledged = {pid for pid, status in answers.items() if status == 201}
+    with sqlite3.connect(server.db_path) as conn:
+        stored = {row[0] for row in conn.execute("SELECT id FROM promises")}
+    assert acknowledged <= stored

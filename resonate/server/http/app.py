@@ -145,6 +145,8 @@ def create_api_app(ctx: Context, *, max_body_size: int, metrics: Metrics | None)
             if in_flight is not None:
                 in_flight.dec()
         response.headers["Resonate-Version"] = __version__
+        if ctx.shutting_down:
+            response.force_close()  # let the drain finish instead of waiting on keep-alives
         if recorder is not None:
             recorder.observe(
                 request.method,

@@ -29,6 +29,7 @@ class Kind(enum.Enum):
     TAGS = "tags"  # {str: str}
     ENUM = "enum"  # case-insensitive string, normalised to upper case
     OBJECT = "object"
+    RECV = "recv"  # a non-empty logical recv string, or {"type": non-empty string, "data": any}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,17 @@ def decode_base64(name: str, text: Any) -> bytes | None:
     return raw or None
 
 
+def check_recv(name: str, value: Any) -> Any:
+    """A logical recv (non-empty string) or a physical one ({"type": str, "data": any})."""
+    if isinstance(value, str) and value:
+        return check_string(name, value)
+    if isinstance(value, dict) and isinstance(value.get("type"), str) and value["type"]:
+        return value
+    raise invalid(
+        name, f'The field {name} must be a non-empty string or an object {{"type", "data"}}.'
+    )
+
+
 def check_value(name: str, value: Any) -> Value:
     if value is None:
         return Value()
@@ -142,6 +154,8 @@ def _check_field(spec: Field, name: str, value: Any) -> Any:
             if not isinstance(value, dict):
                 raise invalid(name, f"The field {name} must be an object.")
             return validate_fields(spec.fields, value, prefix=f"{name}.")
+        case Kind.RECV:
+            return check_recv(name, value)
 
 
 # What an absent or null optional field means (http-api.md §1.3: null = left out = empty).
@@ -204,6 +218,17 @@ def field_to_openapi(spec: Field) -> dict[str, Any]:
             out = {"type": "string", "enum": choices + [c.lower() for c in spec.choices]}
         case Kind.OBJECT:
             out = fields_to_openapi(spec.fields)
+        case Kind.RECV:
+            out = {
+                "oneOf": [
+                    {"type": "string", "minLength": 1},
+                    {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {"type": {"type": "string", "minLength": 1}, "data": {}},
+                    },
+                ]
+            }
     if spec.description:
         out["description"] = spec.description
     return out

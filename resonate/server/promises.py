@@ -85,8 +85,14 @@ async def complete(
     completed_on: int,
     *,
     unless_overdue_at: int | None = None,
+    clock_now: int | None = None,
 ) -> Promise | None:
-    """The single place a promise becomes completed, by a client or by its deadline."""
+    """The single place a promise becomes completed, by a client or by its deadline.
+
+    In the same transaction and in this order (http-api.md §2.8): the guarded update, then
+    the tasks rooted at the promise are completed, then its callbacks and subscriptions become
+    INIT tasks and are deleted.
+    """
     done = await tx.complete_promise(
         promise_id,
         state,
@@ -95,15 +101,27 @@ async def complete(
         completed_on,
         unless_overdue_at=unless_overdue_at,
     )
-    if done is not None:
-        tx.emit(Event("promise", state.name.lower()))
+    if done is None:
+        return None
+    tx.emit(Event("promise", state.name.lower()))
+    now = clock_now if clock_now is not None else completed_on
+    for _ in range(await tx.complete_root_tasks(promise_id, now)):
+        tx.emit(Event("task", "completed"))
+    for _ in range(await tx.fire_callbacks(promise_id, now)):
+        tx.emit(Event("task", "created"))
     return done
 
 
-async def time_out(tx: Transaction, promise: Promise) -> Promise:
+async def time_out(tx: Transaction, promise: Promise, now: int) -> Promise:
     """Complete an overdue promise with its timed-out state; returns the stored result."""
     done = await complete(
-        tx, promise.id, promise.timed_out_state, EMPTY_VALUE, None, promise.timeout
+        tx,
+        promise.id,
+        promise.timed_out_state,
+        EMPTY_VALUE,
+        None,
+        promise.timeout,
+        clock_now=now,
     )
     if done is not None:
         return done
@@ -117,7 +135,7 @@ async def _current(tx: Transaction, promise_id: str, now: int) -> Promise | None
     """The stored promise, timed out first if it is overdue (lazy timeout, §2.7)."""
     promise = await tx.get_promise(promise_id)
     if promise is not None and promise.is_overdue(now):
-        promise = await time_out(tx, promise)
+        promise = await time_out(tx, promise, now)
     return promise
 
 
@@ -190,7 +208,7 @@ async def search_promises(
     while True:
         overdue = await tx.overdue_promises(now, timeout_batch, query)
         for promise in overdue:
-            await time_out(tx, promise)
+            await time_out(tx, promise, now)
         if len(overdue) < timeout_batch:
             break
     rows = await tx.search_promises(query)
@@ -200,9 +218,10 @@ async def search_promises(
 
 async def time_out_overdue(tx: Transaction, clock: Clock, limit: int) -> int:
     """One batch of the eager timeout loop (§2.7); returns how many promises timed out."""
-    overdue = await tx.overdue_promises(clock.now_ms(), limit)
+    now = clock.now_ms()
+    overdue = await tx.overdue_promises(now, limit)
     for promise in overdue:
-        await time_out(tx, promise)
+        await time_out(tx, promise, now)
     return len(overdue)
 
 

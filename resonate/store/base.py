@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from resonate.core.callback import Callback
 from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.search import PromiseQuery
 
@@ -65,6 +66,18 @@ class Transaction(Protocol):
 
     async def task_is_claimed(self, task_id: str, counter: int) -> bool:
         """The fencing check: a task with this id and counter exists and is CLAIMED."""
+
+    async def get_callback(self, callback_id: str) -> Callback | None: ...
+
+    async def insert_callback(self, callback: Callback) -> bool:
+        """Register unless the id exists; False when it does."""
+
+    async def complete_root_tasks(self, root_promise_id: str, now: int) -> int:
+        """Complete the INIT, ENQUEUED and CLAIMED tasks rooted at this promise (§2.8 step 2)."""
+
+    async def fire_callbacks(self, promise_id: str, now: int) -> int:
+        """Turn the promise's registrations into INIT tasks and delete them (§2.8 steps 3-4);
+        returns how many tasks were created."""
 
 
 Operation = Callable[[Transaction], Awaitable[T]]

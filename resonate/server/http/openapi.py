@@ -35,6 +35,25 @@ COMPONENTS: dict[str, Any] = {
             "completedOn": INT64,
         },
     },
+    "Callback": {
+        "type": "object",
+        "required": ["id", "promiseId", "rootPromiseId", "timeout", "createdOn"],
+        "properties": {
+            "id": {"type": "string"},
+            "promiseId": {"type": "string"},
+            "rootPromiseId": {"type": "string"},
+            "timeout": INT64,
+            "createdOn": INT64,
+        },
+    },
+    "Registration": {
+        "type": "object",
+        "required": ["callback", "promise"],
+        "properties": {
+            "callback": {"oneOf": [{"$ref": "#/components/schemas/Callback"}, {"type": "null"}]},
+            "promise": {"$ref": "#/components/schemas/Promise"},
+        },
+    },
     "PromisePage": {
         "type": "object",
         "required": ["cursor", "promises"],

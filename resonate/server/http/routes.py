@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from resonate.core.callback import trace_head
 from resonate.core.clock import Clock
 from resonate.core.errors import Code, ResonateError, invalid
 from resonate.core.promise import COMPLETION_STATES, PromiseState
@@ -27,7 +28,7 @@ from resonate.core.search import (
     parse_tag_filters,
     promise_query_from_cursor,
 )
-from resonate.server import promises
+from resonate.server import callbacks, promises
 from resonate.server.http.protocol import (
     fence,
     idempotency_key,
@@ -65,6 +66,31 @@ COMPLETE_PROMISE = Schema(
         ),
         Field("value", Kind.VALUE),
     ),
+)
+
+
+_REGISTRATION_FIELDS = (
+    Field("recv", Kind.RECV, required=True, description="Where the task is sent"),
+    Field("timeout", Kind.INT64, description="Task timeout, absolute ms; absent means 0"),
+)
+CREATE_CALLBACK = Schema(
+    "CreateCallbackRequest",
+    (Field("rootPromiseId", Kind.ID, required=True), *_REGISTRATION_FIELDS),
+)
+CREATE_CALLBACK_BY_BODY = Schema(
+    "CreateCallbackByBodyRequest",
+    (Field("promiseId", Kind.ID, required=True), *CREATE_CALLBACK.fields),
+)
+CREATE_SUBSCRIPTION = Schema(
+    "CreateSubscriptionRequest",
+    (
+        Field("id", Kind.ID, required=True, aliases=("Id",), description="Subscriber id"),
+        *_REGISTRATION_FIELDS,
+    ),
+)
+CREATE_SUBSCRIPTION_BY_BODY = Schema(
+    "CreateSubscriptionByBodyRequest",
+    (Field("promiseId", Kind.ID, required=True), *CREATE_SUBSCRIPTION.fields),
 )
 
 
@@ -227,6 +253,80 @@ async def complete_promise(ctx: Context, request: web.Request) -> web.Response:
     return _promise_response(outcome)
 
 
+# ---- handlers: callbacks and subscriptions ---------------------------------------------------
+
+
+def _registration_response(registration: callbacks.Registration) -> web.Response:
+    callback = registration.callback
+    return json_response(
+        201 if registration.created else 200,
+        {
+            "callback": callback.to_json() if callback is not None else None,
+            "promise": registration.promise.to_json(),
+        },
+    )
+
+
+def _head(request: web.Request) -> dict[str, str] | None:
+    return trace_head(request.headers.get("traceparent"), request.headers.get("tracestate"))
+
+
+async def _create_callback(ctx: Context, request: web.Request, by_body: bool) -> web.Response:
+    fencing = fence(request)
+    schema = CREATE_CALLBACK_BY_BODY if by_body else CREATE_CALLBACK
+    body = validate(schema, await read_json_object(request))
+    promise_id = body["promiseId"] if by_body else path_id(request)
+    if promise_id == body["rootPromiseId"]:
+        raise invalid("rootPromiseId", "The field rootPromiseId must differ from the promise id.")
+    registration = await ctx.store.run(
+        partial(
+            callbacks.create_callback,
+            clock=ctx.clock,
+            promise_id=promise_id,
+            root_promise_id=body["rootPromiseId"],
+            recv=body["recv"],
+            timeout=body["timeout"] or 0,
+            head=_head(request),
+            fence=fencing,
+        )
+    )
+    return _registration_response(registration)
+
+
+async def _create_subscription(ctx: Context, request: web.Request, by_body: bool) -> web.Response:
+    schema = CREATE_SUBSCRIPTION_BY_BODY if by_body else CREATE_SUBSCRIPTION
+    body = validate(schema, await read_json_object(request))
+    promise_id = body["promiseId"] if by_body else path_id(request)
+    registration = await ctx.store.run(
+        partial(
+            callbacks.create_subscription,
+            clock=ctx.clock,
+            promise_id=promise_id,
+            subscription_id=body["id"],
+            recv=body["recv"],
+            timeout=body["timeout"] or 0,
+            head=_head(request),
+        )
+    )
+    return _registration_response(registration)
+
+
+async def create_callback(ctx: Context, request: web.Request) -> web.Response:
+    return await _create_callback(ctx, request, by_body=False)
+
+
+async def create_callback_by_body(ctx: Context, request: web.Request) -> web.Response:
+    return await _create_callback(ctx, request, by_body=True)
+
+
+async def create_subscription(ctx: Context, request: web.Request) -> web.Response:
+    return await _create_subscription(ctx, request, by_body=False)
+
+
+async def create_subscription_by_body(ctx: Context, request: web.Request) -> web.Response:
+    return await _create_subscription(ctx, request, by_body=True)
+
+
 # ---- handlers: health -----------------------------------------------------------------------
 
 READY_CACHE_SECONDS = 1.0
@@ -265,6 +365,7 @@ async def openapi(ctx: Context, request: web.Request) -> web.Response:
 
 
 PROMISE_ERRORS = (400, 401, 403, 404, 405, 409, 412, 413, 500, 503)
+REGISTRATION_ERRORS = (400, 401, 403, 404, 412, 413, 500, 503)
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -351,6 +452,54 @@ ROUTES: tuple[Route, ...] = (
         body=CREATE_PROMISE,
         responses={201: "Promise", 200: "Promise"},
         errors=(400, 401, 403, 409, 412, 413, 500, 503),
+    ),
+    # Registration routes come before the /promises/{id} catch-all: a POST here registers,
+    # while GET or PATCH on the same path still reads or completes the promise `callback/…`.
+    Route(
+        "POST",
+        "/promises/callback/{id}",
+        "CreateCallback",
+        "Register a resume callback on a promise",
+        create_callback,
+        params=(ID_PARAM, REQUEST_ID, TASK_ID, TASK_COUNTER, *TRACE),
+        body=CREATE_CALLBACK,
+        responses={201: "Registration", 200: "Registration"},
+        errors=REGISTRATION_ERRORS,
+        catch_all=("id",),
+    ),
+    Route(
+        "POST",
+        "/promises/subscribe/{id}",
+        "CreateSubscription",
+        "Subscribe to a promise's completion",
+        create_subscription,
+        params=(ID_PARAM, REQUEST_ID, *TRACE),
+        body=CREATE_SUBSCRIPTION,
+        responses={201: "Registration", 200: "Registration"},
+        errors=REGISTRATION_ERRORS,
+        catch_all=("id",),
+    ),
+    Route(
+        "POST",
+        "/callbacks",
+        "CreateCallbackByBody",
+        "Register a resume callback (deprecated form: promise id in the body)",
+        create_callback_by_body,
+        params=(REQUEST_ID, TASK_ID, TASK_COUNTER, *TRACE),
+        body=CREATE_CALLBACK_BY_BODY,
+        responses={201: "Registration", 200: "Registration"},
+        errors=REGISTRATION_ERRORS,
+    ),
+    Route(
+        "POST",
+        "/subscriptions",
+        "CreateSubscriptionByBody",
+        "Subscribe to a promise (deprecated form: promise id in the body)",
+        create_subscription_by_body,
+        params=(REQUEST_ID, *TRACE),
+        body=CREATE_SUBSCRIPTION_BY_BODY,
+        responses={201: "Registration", 200: "Registration"},
+        errors=REGISTRATION_ERRORS,
     ),
     Route(
         "GET",

@@ -42,3 +42,27 @@ SELECT coalesce(max(id), 0) FROM migrations
 
 -- name: record_migration
 INSERT INTO migrations (id, name, applied_on) VALUES (?, ?, ?)
+
+-- name: get_callback
+SELECT id, promise_id, root_promise_id, recv, mesg, timeout, created_on
+FROM callbacks WHERE id = ?
+
+-- name: insert_callback
+INSERT INTO callbacks (id, promise_id, root_promise_id, recv, mesg, timeout, created_on)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING
+
+-- name: complete_root_tasks
+UPDATE tasks SET state = 8, completed_on = ?
+WHERE root_promise_id = ? AND state IN (1, 2, 4)
+
+-- name: tasks_from_callbacks
+INSERT INTO tasks (id, process_id, state, root_promise_id, recv, mesg, timeout, counter,
+                   attempt, ttl, expires_at, created_on)
+SELECT id, NULL, 1, root_promise_id, recv, mesg, timeout, 1, 0, 0, 0, ?
+FROM callbacks WHERE promise_id = ?
+ORDER BY sort_id
+ON CONFLICT (id) DO NOTHING
+
+-- name: delete_callbacks
+DELETE FROM callbacks WHERE promise_id = ?

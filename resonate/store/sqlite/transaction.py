@@ -10,6 +10,7 @@ import json
 import sqlite3
 from typing import Any
 
+from resonate.core.callback import Callback
 from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.search import PromiseQuery, glob_pattern
 from resonate.store.base import Event
@@ -17,6 +18,11 @@ from resonate.store.base import Event
 
 def _dump_map(mapping: dict[str, str] | None) -> str | None:
     return json.dumps(mapping, separators=(",", ":")) if mapping else None
+
+
+def _dump_json(value: Any) -> bytes:
+    """Raw JSON for the BLOB columns (recv, mesg), as upstream stores them."""
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _load_map(text: str | None) -> dict[str, str] | None:
@@ -178,3 +184,44 @@ class SqliteTransaction:
     async def task_is_claimed(self, task_id: str, counter: int) -> bool:
         row = self.conn.execute(self.statements["task_is_claimed"], (task_id, counter)).fetchone()
         return row is not None
+
+    async def get_callback(self, callback_id: str) -> Callback | None:
+        row = self.conn.execute(self.statements["get_callback"], (callback_id,)).fetchone()
+        if row is None:
+            return None
+        callback_id, promise_id, root_promise_id, recv, mesg, timeout, created_on = row
+        return Callback(
+            callback_id,
+            promise_id,
+            root_promise_id,
+            json.loads(recv),
+            json.loads(mesg),
+            timeout,
+            created_on,
+        )
+
+    async def insert_callback(self, callback: Callback) -> bool:
+        cursor = self.conn.execute(
+            self.statements["insert_callback"],
+            (
+                callback.id,
+                callback.promise_id,
+                callback.root_promise_id,
+                _dump_json(callback.recv),
+                _dump_json(callback.message),
+                callback.timeout,
+                callback.created_on,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    async def complete_root_tasks(self, root_promise_id: str, now: int) -> int:
+        cursor = self.conn.execute(self.statements["complete_root_tasks"], (now, root_promise_id))
+        return cursor.rowcount
+
+    async def fire_callbacks(self, promise_id: str, now: int) -> int:
+        created = self.conn.execute(
+            self.statements["tasks_from_callbacks"], (now, promise_id)
+        ).rowcount
+        self.conn.execute(self.statements["delete_callbacks"], (promise_id,))
+        return created

@@ -34,8 +34,3 @@ class ManualClock:
 
     def advance(self, ms: int) -> None:
         self._now += ms
-
-
-def add_clamped(a: int, b: int) -> int:
-    """``a + b`` clamped to the int64 range (http-api.md §1.3)."""
-    return max(INT64_MIN, min(INT64_MAX, a + b))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from resonate.core.errors import Code, ResonateError
@@ -100,16 +100,6 @@ class Promise:
         if self.tags.get(TIMEOUT_TAG) == "true":
             return PromiseState.RESOLVED
         return PromiseState.REJECTED_TIMEDOUT
-
-    def timed_out(self) -> Promise:
-        """This promise completed by its deadline (http-api.md §2.1, "timing out")."""
-        return replace(
-            self,
-            state=self.timed_out_state,
-            value=EMPTY_VALUE,
-            idempotency_key_for_complete=None,
-            completed_on=self.timeout,
-        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

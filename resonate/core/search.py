@@ -125,12 +125,6 @@ def glob_pattern(pattern: str) -> str:
     return "".join(out)
 
 
-def like_pattern(pattern: str) -> str:
-    """A D6 pattern as a SQL LIKE with ESCAPE '\\' (PostgreSQL)."""
-    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%")
-
-
 def parse_tag_filters(params: list[tuple[str, str]]) -> dict[str, str]:
     """`tags[<key>]=<value>` query parameters; the key is taken literally."""
     tags: dict[str, str] = {}

@@ -66,16 +66,11 @@ class PromiseTimeoutLoop:
         return total
 
     async def _seconds_until_next_deadline(self) -> float:
-        earliest = await self.store.run(
-            partial(promises.earliest_pending_timeout, clock=self.clock)
-        )
+        earliest = await self.store.run(promises.earliest_pending_timeout)
         if earliest is None:
             return self.signal_timeout
         delay = (earliest - self.clock.now_ms()) / 1000
         return max(0.0, min(self.signal_timeout, delay))
-
-    def wake(self) -> None:
-        self._wake.set()
 
     def stop(self) -> None:
         self._stopping = True

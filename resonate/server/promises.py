@@ -225,5 +225,5 @@ async def time_out_overdue(tx: Transaction, clock: Clock, limit: int) -> int:
     return len(overdue)
 
 
-async def earliest_pending_timeout(tx: Transaction, clock: Clock) -> int | None:
+async def earliest_pending_timeout(tx: Transaction) -> int | None:
     return await tx.earliest_pending_timeout()

@@ -275,7 +275,7 @@ def test_openapi_is_3_1(document):
 
 def test_openapi_is_the_document_built_from_the_route_table(document, registered_app):
     _, ctx = registered_app
-    assert document == ctx.extra["openapi"]
+    assert document == ctx.openapi_document
 
 
 def test_openapi_covers_exactly_the_registered_routes(document, registered_app):

@@ -160,7 +160,7 @@ def create_api_app(ctx: Context, *, max_body_size: int, metrics: Metrics | None)
 
     app = web.Application(middlewares=[middleware], client_max_size=max_body_size)
     app[CONTEXT_KEY] = ctx
-    ctx.extra["openapi"] = build_document(ROUTES)
+    ctx.openapi_document = build_document(ROUTES)
     for spec in ROUTES:
         app.router.add_route(
             spec.method, spec.aiohttp_path, partial(spec.handler, ctx), name=spec.operation

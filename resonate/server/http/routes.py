@@ -116,7 +116,7 @@ class Context:
     basic_auth: dict[str, str] = field(default_factory=dict)  # user -> password; empty = off
     shutting_down: bool = False
     ready_cache: tuple[float, SchemaStatus | Exception] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    openapi_document: dict[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[Context, web.Request], Awaitable[web.StreamResponse]]
@@ -361,7 +361,7 @@ async def readyz(ctx: Context, request: web.Request) -> web.Response:
 
 
 async def openapi(ctx: Context, request: web.Request) -> web.Response:
-    return json_response(200, ctx.extra["openapi"])
+    return json_response(200, ctx.openapi_document)
 
 
 PROMISE_ERRORS = (400, 401, 403, 404, 405, 409, 412, 413, 500, 503)

@@ -132,3 +132,66 @@ def parse_tag_filters(params: list[tuple[str, str]]) -> dict[str, str]:
         if name.startswith("tags[") and name.endswith("]"):
             tags[name[5:-1]] = value
     return tags
+
+
+# ---- tasks (http-api.md §4.10) ---------------------------------------------------------------
+
+TASK_STATE_NAMES = ("init", "enqueued", "claimed", "completed", "timedout")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQuery:
+    id: str = "*"
+    state: str | None = None  # one of TASK_STATE_NAMES
+    process_id: str | None = None
+    root_promise_id: str | None = None
+    limit: int = DEFAULT_LIMIT
+    before_sort_id: int | None = None
+
+
+def parse_task_state(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    state = raw.lower()
+    if state not in TASK_STATE_NAMES:
+        raise invalid(
+            "state", "The field state must be one of " + ", ".join(TASK_STATE_NAMES) + "."
+        )
+    return state
+
+
+def task_cursor(query: TaskQuery, last_sort_id: int) -> str:
+    return encode_cursor(
+        "tasks",
+        {
+            "id": query.id,
+            "state": query.state,
+            "processId": query.process_id,
+            "rootPromiseId": query.root_promise_id,
+            "limit": query.limit,
+            "before": last_sort_id,
+        },
+    )
+
+
+def task_query_from_cursor(cursor: str) -> TaskQuery:
+    data = decode_cursor("tasks", cursor)
+    try:
+        pattern, state, limit, before = data["id"], data["state"], data["limit"], data["before"]
+        process_id, root = data["processId"], data["rootPromiseId"]
+        valid = (
+            _is_text(pattern)
+            and pattern
+            and (state is None or state in TASK_STATE_NAMES)
+            and (process_id is None or _is_text(process_id))
+            and (root is None or _is_text(root))
+            and type(limit) is int
+            and 0 < limit <= MAX_LIMIT
+            and type(before) is int
+            and INT64_MIN <= before <= INT64_MAX
+        )
+    except KeyError:
+        valid = False
+    if not valid:
+        raise bad_request("The cursor is invalid.")
+    return TaskQuery(pattern, state, process_id, root, limit, before)

@@ -5,23 +5,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
 from resonate.core.clock import Clock, SystemClock
+from resonate.core.routing import Router, Sender
 from resonate.server.config import Config
+from resonate.server.delivery.base import Plugin
+from resonate.server.delivery.poll import PollHub, create_poll_app
+from resonate.server.delivery.push import HttpPush
 from resonate.server.http.app import create_api_app, create_metrics_app
 from resonate.server.http.routes import Context
-from resonate.server.loops import PromiseTimeoutLoop
+from resonate.server.loops import EnqueueLoop, Loop, PromiseTimeoutLoop, TaskTimeoutLoop
 from resonate.server.metrics import Metrics
-from resonate.store.base import Store, StoreUnavailable
+from resonate.store.base import Event, Store, StoreUnavailable
 from resonate.store.sqlite.store import SqliteStore
 
 log = logging.getLogger("resonate")
 
 
-def open_store(config: Config, metrics: Metrics | None = None) -> SqliteStore:
+def open_store(
+    config: Config,
+    metrics: Metrics | None = None,
+    on_events: Callable[[Sequence[Event]], None] | None = None,
+) -> SqliteStore:
     """The store the configuration names (not yet opened)."""
     if config.store_kind == "postgres":
         raise StoreUnavailable("this build has no PostgreSQL store; use the SQLite store")
@@ -31,8 +40,12 @@ def open_store(config: Config, metrics: Metrics | None = None) -> SqliteStore:
         tx_timeout_ms=config["aio.store.sqlite.txTimeout"],
         batch_size=config["system.submissionBatchSize"],
         on_batch=metrics.observe_batch if metrics else None,
-        on_events=metrics.observe_events if metrics else None,
+        on_events=on_events or (metrics.observe_events if metrics else None),
     )
+
+
+# Task events that leave a task INIT and due at once: the enqueue loop must run (§4.3).
+WAKES_ENQUEUE = frozenset({"created", "dropped", "reissued"})
 
 
 class Server:
@@ -45,40 +58,117 @@ class Server:
         self.store: Store | None = None
         self.context: Context | None = None
         self.timeout_loop: PromiseTimeoutLoop | None = None
+        self.enqueue_loop: EnqueueLoop | None = None
+        self.task_timeout_loop: TaskTimeoutLoop | None = None
+        self.poll: PollHub | None = None
+        self.push: HttpPush | None = None
         self._runners: list[web.AppRunner] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self.api_address: tuple[str, int] | None = None
         self.metrics_address: tuple[str, int] | None = None
+        self.poll_address: tuple[str, int] | None = None
+
+    def _on_events(self, events: Sequence[Event]) -> None:
+        self.metrics.observe_events(events)
+        if self.enqueue_loop is not None and any(
+            event.kind == "task" and event.name in WAKES_ENQUEUE for event in events
+        ):
+            self.enqueue_loop.wake()
+
+    def _plugins(self) -> dict[str, Plugin]:
+        config = self.config
+        plugins: dict[str, Plugin] = {}
+        if config["aio.poll.enable"]:
+            self.poll = PollHub(
+                buffer_size=config["aio.poll.bufferSize"],
+                max_connections=config["aio.poll.maxConnections"],
+                keep_alive_ms=config["aio.poll.keepAlive"],
+                disconnect_after_ms=config["aio.poll.disconnectAfter"],
+                ttr_ms=config["aio.poll.ttr"],
+                ttc_ms=config["aio.poll.ttc"],
+                metrics=self.metrics,
+            )
+            plugins["poll"] = self.poll
+        if config["aio.http.enable"]:
+            self.push = HttpPush(
+                timeout_ms=config["aio.http.timeout"],
+                conn_timeout_ms=config["aio.http.connTimeout"],
+                ttr_ms=config["aio.http.ttr"],
+                ttc_ms=config["aio.http.ttc"],
+                concurrency=config["aio.http.concurrency"],
+            )
+            plugins["http"] = self.push
+        return plugins
+
+    @property
+    def loops(self) -> list[Loop]:
+        loops: list[Loop | None] = [self.timeout_loop, self.enqueue_loop, self.task_timeout_loop]
+        return [loop for loop in loops if loop is not None]
 
     async def start(self, *, background: bool = True) -> None:
-        store = open_store(self.config, self.metrics)
+        config = self.config
+        store = open_store(config, self.metrics, self._on_events)
         await store.open()
         self.store = store
+        plugins = self._plugins()
+        base_url = config.system_url()
         self.context = Context(
             store=store,
             clock=self.clock,
-            promise_batch_size=self.config["system.promiseBatchSize"],
-            basic_auth=dict(self.config["api.http.auth"]),
+            promise_batch_size=config["system.promiseBatchSize"],
+            basic_auth=dict(config["api.http.auth"]),
+            router=Router(config["aio.router.sources"]),
+            base_url=base_url,
+            task_frequency=config["api.http.taskFrequency"],
+            poll=self.poll,
         )
+        loop_options: dict[str, Any] = {
+            "signal_timeout_ms": config["system.signalTimeout"],
+            "metrics": self.metrics,
+        }
         self.timeout_loop = PromiseTimeoutLoop(
             store,
             self.clock,
-            batch_size=self.config["system.promiseBatchSize"],
-            max_iterations=self.config["system.promiseMaxIterations"],
-            signal_timeout_ms=self.config["system.signalTimeout"],
-            metrics=self.metrics,
+            batch_size=config["system.promiseBatchSize"],
+            max_iterations=config["system.promiseMaxIterations"],
+            **loop_options,
         )
+        task_options = {
+            "batch_size": config["system.taskBatchSize"],
+            "max_iterations": config["system.taskMaxIterations"],
+            **loop_options,
+        }
+        self.enqueue_loop = EnqueueLoop(
+            store,
+            self.clock,
+            sender=Sender(config["aio.sender.targets"], enabled=plugins),
+            plugins=plugins,
+            base_url=base_url,
+            completion_batch_size=config["system.completionBatchSize"],
+            **task_options,
+        )
+        self.task_timeout_loop = TaskTimeoutLoop(store, self.clock, **task_options)
         drain_seconds = self.config["api.http.timeout"] / 1000
         api = create_api_app(
             self.context, max_body_size=self.config["api.http.maxBodySize"], metrics=self.metrics
         )
         self.api_address = await self._listen(api, self.config["api.http.addr"], drain_seconds)
+        # Links name the port the OS picked when the configured one is 0.
+        base_url = config.system_url(bound_port=self.api_address[1])
+        self.context.base_url = self.enqueue_loop.base_url = base_url
         if self.config["metrics.enable"]:
             self.metrics_address = await self._listen(
                 create_metrics_app(self.metrics), self.config["metrics.addr"], 1.0
             )
+        if self.poll is not None:
+            self.poll_address = await self._listen(
+                create_poll_app(self.poll, dict(config["aio.poll.auth"])),
+                config["aio.poll.addr"],
+                1.0,
+            )
         if background:
-            self._tasks.append(asyncio.create_task(self.timeout_loop.run()))
+            for loop in self.loops:
+                self._tasks.append(asyncio.create_task(loop.run()))
 
     async def _listen(self, app: web.Application, address: Any, drain: float) -> tuple[str, int]:
         runner = web.AppRunner(app, shutdown_timeout=drain, access_log=None)
@@ -107,17 +197,23 @@ class Server:
         """Graceful shutdown (http-api.md §12)."""
         if self.context is not None:
             self.context.shutting_down = True
+        if self.poll is not None:
+            await self.poll.close()  # end every stream cleanly, so the drain need not wait
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()
-        if self.timeout_loop is not None:
-            self.timeout_loop.stop()
+        for loop in self.loops:
+            loop.stop()
         for task in self._tasks:
             try:
                 await task
             except Exception as error:
                 log.warning("background loop ended with an error: %s", error)
         self._tasks.clear()
+        if self.enqueue_loop is not None:
+            await self.enqueue_loop.close()
+        if self.push is not None:
+            await self.push.close()
         if self.store is not None:
             await self.store.close()
             self.store = None

@@ -1,5 +1,6 @@
 """Background loops. Each exposes ``run_once`` so tests can run one pass after moving the clock,
-and ``run`` for the server, which sleeps until the next deadline or a wake-up."""
+and ``run`` for the server, which sleeps until the next deadline or a wake-up. A loop never runs
+two passes at once."""
 
 from __future__ import annotations
 
@@ -7,20 +8,21 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from functools import partial
 
 from resonate.core.clock import Clock
-from resonate.server import promises
+from resonate.core.routing import Sender
+from resonate.server import promises, tasks
+from resonate.server.delivery.base import Plugin
 from resonate.server.metrics import Metrics
 from resonate.store.base import Store
 
 log = logging.getLogger("resonate.loops")
 
 
-class PromiseTimeoutLoop:
-    """Times out overdue promises eagerly (http-api.md §2.7)."""
-
-    name = "timeout_promises"
+class Loop:
+    name = "loop"
 
     def __init__(
         self,
@@ -40,37 +42,40 @@ class PromiseTimeoutLoop:
         self.metrics = metrics
         self._wake = asyncio.Event()
         self._stopping = False
+        self._pass_lock = asyncio.Lock()
+
+    async def run_batch(self) -> int:
+        """One batch; returns how many items it handled (fewer than a batch ends the pass)."""
+        raise NotImplementedError
 
     async def run_once(self) -> int:
-        """One pass: up to ``max_iterations`` batches; returns how many promises timed out."""
-        started = time.perf_counter()
-        total = 0
-        status = "ok"
-        try:
-            for _ in range(self.max_iterations):
-                count = await self.store.run(
-                    partial(promises.time_out_overdue, clock=self.clock, limit=self.batch_size)
-                )
-                total += count
-                if count < self.batch_size:
-                    break
-        except Exception:
-            status = "error"
-            raise
-        finally:
-            if self.metrics is not None:
-                self.metrics.background_runs.labels(self.name, status).inc()
-                self.metrics.background_duration.labels(self.name).observe(
-                    time.perf_counter() - started
-                )
-        return total
+        """One pass: up to ``max_iterations`` batches; returns how many items were handled."""
+        async with self._pass_lock:
+            started = time.perf_counter()
+            total = 0
+            status = "ok"
+            try:
+                for _ in range(self.max_iterations):
+                    count = await self.run_batch()
+                    total += count
+                    if count < self.batch_size:
+                        break
+            except Exception:
+                status = "error"
+                raise
+            finally:
+                if self.metrics is not None:
+                    self.metrics.background_runs.labels(self.name, status).inc()
+                    self.metrics.background_duration.labels(self.name).observe(
+                        time.perf_counter() - started
+                    )
+            return total
 
-    async def _seconds_until_next_deadline(self) -> float:
-        earliest = await self.store.run(promises.earliest_pending_timeout)
-        if earliest is None:
-            return self.signal_timeout
-        delay = (earliest - self.clock.now_ms()) / 1000
-        return max(0.0, min(self.signal_timeout, delay))
+    async def seconds_until_next_pass(self) -> float:
+        return self.signal_timeout
+
+    def wake(self) -> None:
+        self._wake.set()
 
     def stop(self) -> None:
         self._stopping = True
@@ -78,14 +83,162 @@ class PromiseTimeoutLoop:
 
     async def run(self) -> None:
         while not self._stopping:
+            # Clear before the pass: a wake-up that arrives during it triggers another pass.
+            self._wake.clear()
             delay = self.signal_timeout
             try:
                 await self.run_once()
-                delay = await self._seconds_until_next_deadline()
+                delay = await self.seconds_until_next_pass()
             except Exception as error:
                 log.warning("%s pass failed: %s", self.name, error)
             if self._stopping:
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            self._wake.clear()
+
+
+class PromiseTimeoutLoop(Loop):
+    """Times out overdue promises eagerly (http-api.md §2.7)."""
+
+    name = "timeout_promises"
+
+    async def run_batch(self) -> int:
+        return await self.store.run(
+            partial(promises.time_out_overdue, clock=self.clock, limit=self.batch_size)
+        )
+
+    async def seconds_until_next_pass(self) -> float:
+        earliest = await self.store.run(promises.earliest_pending_timeout)
+        if earliest is None:
+            return self.signal_timeout
+        delay = (earliest - self.clock.now_ms()) / 1000
+        return max(0.0, min(self.signal_timeout, delay))
+
+
+class TaskTimeoutLoop(Loop):
+    """Re-issues tasks whose claim deadline or lease passed and times out expired ones
+    (http-api.md §4.7)."""
+
+    name = "timeout_tasks"
+
+    async def run_batch(self) -> int:
+        return await self.store.run(
+            partial(tasks.time_out_tasks, clock=self.clock, limit=self.batch_size)
+        )
+
+
+class EnqueueLoop(Loop):
+    """Sends due INIT tasks through their transport plugin (http-api.md §4.7).
+
+    Poll deliveries are immediate (a message placed in a connection's buffer). HTTP pushes run
+    as background tasks so that a slow receiver never holds back the loop; each records its
+    own outcome when it finishes.
+    """
+
+    name = "enqueue_tasks"
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        sender: Sender,
+        plugins: Mapping[str, Plugin],
+        base_url: str,
+        completion_batch_size: int = 100,
+        **options: int | Metrics | None,
+    ) -> None:
+        super().__init__(store, clock, **options)  # type: ignore[arg-type]
+        self.sender = sender
+        self.plugins = dict(plugins)
+        self.base_url = base_url
+        self.completion_batch_size = completion_batch_size
+        self._background: set[asyncio.Task[None]] = set()
+        self._unknown_logged: dict[str, float] = {}
+
+    def _ttc_of(self, plugin: str) -> int:
+        return self.plugins[plugin].ttc_ms
+
+    async def run_batch(self) -> int:
+        batch = await self.store.run(
+            partial(
+                tasks.take_sendable,
+                clock=self.clock,
+                limit=self.batch_size,
+                sender=self.sender,
+                ttc_of=self._ttc_of,
+                base_url=self.base_url,
+            )
+        )
+        for task in batch.unknown:
+            self._count("unknown", "unknown_recv", 0.0)
+            self._log_unknown(task.id, task.recv)
+        results: list[tasks.SendResult] = []
+        for delivery in batch.deliveries:
+            plugin = self.plugins[delivery.destination.plugin]
+            if plugin.name == "http":
+                push = asyncio.create_task(self._push(plugin, delivery))
+                self._background.add(push)
+                push.add_done_callback(self._background.discard)
+                continue
+            result = await self._deliver(plugin, delivery)
+            if result is not None:
+                results.append(result)
+        await self._record(results)
+        return batch.selected
+
+    async def _deliver(self, plugin: Plugin, delivery: tasks.Delivery) -> tasks.SendResult | None:
+        started = time.perf_counter()
+        try:
+            delivered = await plugin.deliver(
+                delivery.destination.data, delivery.message, delivery.head
+            )
+        except Exception as error:  # a plugin bug must not stop the loop
+            log.warning(
+                "delivery of %s through %s failed: %s", delivery.task.id, plugin.name, error
+            )
+            delivered = False
+        self._count(plugin.name, "success" if delivered else "failure", started)
+        if delivery.task.type == "notify":
+            return None  # sent once, already completed
+        return tasks.SendResult(delivery.task, delivered, plugin.ttr_ms, plugin.ttc_ms)
+
+    async def _push(self, plugin: Plugin, delivery: tasks.Delivery) -> None:
+        result = await self._deliver(plugin, delivery)
+        if result is not None:
+            try:
+                await self._record([result])
+            except Exception as error:
+                log.warning("recording the push of %s failed: %s", delivery.task.id, error)
+
+    async def _record(self, results: list[tasks.SendResult]) -> None:
+        pending = [r for r in results if not r.delivered or r.ttc == 0]
+        step = max(1, self.completion_batch_size)
+        for start in range(0, len(pending), step):
+            chunk = pending[start : start + step]
+            await self.store.run(partial(tasks.record_sends, clock=self.clock, results=chunk))
+
+    def _count(self, plugin: str, outcome: str, started: float) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.deliveries.labels(plugin, outcome).inc()
+        if started:
+            self.metrics.delivery_duration.labels(plugin).observe(time.perf_counter() - started)
+
+    def _log_unknown(self, task_id: str, recv: object) -> None:
+        now = time.monotonic()
+        if now - self._unknown_logged.get(task_id, -60.0) >= 60.0:
+            self._unknown_logged[task_id] = now
+            if len(self._unknown_logged) > 10_000:
+                self._unknown_logged.clear()
+            log.warning("task %s: cannot resolve recv %r; retrying later", task_id, recv)
+
+    async def drain(self) -> None:
+        """Wait for the HTTP pushes in flight (tests; shutdown cancels them instead)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def close(self) -> None:
+        for push in list(self._background):
+            push.cancel()
+        await asyncio.gather(*list(self._background), return_exceptions=True)

@@ -69,6 +69,29 @@ class Metrics:
         self.promises = Counter(
             "promises", "Promises created and completed, by state", ["state"], registry=registry
         )
+        self.tasks = Counter("tasks", "Task state changes, by state", ["state"], registry=registry)
+        self.plugin_connections = Gauge(
+            "aio_plugin_connections", "Open transport connections", ["type"], registry=registry
+        )
+        self.poll_connections = Gauge(
+            "poll_connections",
+            "Open poll (SSE) streams per worker group",
+            ["group"],
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            "task_deliveries",
+            "Task deliveries by transport plugin and outcome",
+            ["plugin", "outcome"],
+            registry=registry,
+        )
+        self.delivery_duration = Histogram(
+            "task_delivery_duration_seconds",
+            "Task delivery latency by transport plugin",
+            ["plugin"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.store_transactions = Counter(
             "store_transactions",
             "Store transactions by outcome",
@@ -113,6 +136,8 @@ class Metrics:
         for event in events:
             if event.kind == "promise":
                 self.promises.labels(event.name).inc()
+            elif event.kind == "task":
+                self.tasks.labels(event.name).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

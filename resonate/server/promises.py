@@ -20,7 +20,10 @@ from resonate.core.promise import (
     decide_complete_completed,
     decide_create_existing,
 )
+from resonate.core.routing import Router
 from resonate.core.search import PromiseQuery, promise_cursor
+from resonate.core.task import Task
+from resonate.server.tasks import TaskClaim, refresh_claimed_invoke, route_new_promise
 from resonate.store.base import Event, Transaction
 
 # A guarded write that lost a race re-reads and decides again; a few rounds always suffice,
@@ -45,6 +48,7 @@ class CreatePromise:
     idempotency_key: str | None = None
     strict: bool = False
     fence: Fence | None = None
+    head: dict[str, str] | None = None  # trace context, carried by the invoke task
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,7 @@ class Outcome:
 
     promise: Promise
     created: bool
+    task: Task | None = None  # the invoke task, for create-with-task answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +151,17 @@ async def read_promise(tx: Transaction, clock: Clock, promise_id: str) -> Promis
     return promise
 
 
-async def create_promise(tx: Transaction, clock: Clock, request: CreatePromise) -> Outcome:
-    await check_fence(tx, request.fence)
+async def create_promise(
+    tx: Transaction,
+    clock: Clock,
+    request: CreatePromise,
+    router: Router | None = None,
+    claim: TaskClaim | None = None,
+) -> Outcome:
+    """Create a promise; when ``router`` matches it, its invoke task too, in the same
+    transaction: INIT, or CLAIMED by ``claim`` (create-with-task, §2.5)."""
+    if claim is None:  # create-with-task ignores the fencing headers (F6)
+        await check_fence(tx, request.fence)
     now = clock.now_ms()
     promise = Promise(
         id=request.id,
@@ -164,11 +178,17 @@ async def create_promise(tx: Transaction, clock: Clock, request: CreatePromise) 
         # Insert first: the common case (a new id) costs one statement.
         if await tx.insert_promise(promise):
             tx.emit(Event("promise", "created"))
-            return Outcome(promise, created=True)
+            task = None
+            if router is not None:
+                task = await route_new_promise(tx, router, promise, now, request.head, claim)
+            return Outcome(promise, created=True, task=task)
         existing = await _current(tx, request.id, now)
         if existing is not None:
             decide_create_existing(existing, request.idempotency_key, request.strict)
-            return Outcome(existing, created=False)
+            task = None
+            if claim is not None:
+                task = await refresh_claimed_invoke(tx, request.id, claim, now)
+            return Outcome(existing, created=False, task=task)
     raise ResonateError(Code.STORE_ERROR, "create kept losing races; giving up")
 
 

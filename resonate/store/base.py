@@ -18,7 +18,8 @@ from typing import Protocol, TypeVar
 
 from resonate.core.callback import Callback
 from resonate.core.promise import Promise, PromiseState, Value
-from resonate.core.search import PromiseQuery
+from resonate.core.search import PromiseQuery, TaskQuery
+from resonate.core.task import Task
 
 T = TypeVar("T")
 
@@ -27,8 +28,8 @@ T = TypeVar("T")
 class Event:
     """Something that happened inside a committed transaction (for metrics and wake-ups)."""
 
-    kind: str  # "promise"
-    name: str  # e.g. "created", "resolved", "rejected_timedout"
+    kind: str  # "promise" | "task"
+    name: str  # e.g. "created", "resolved", "rejected_timedout"; for tasks the tasks_total state
 
 
 class Transaction(Protocol):
@@ -78,6 +79,28 @@ class Transaction(Protocol):
     async def fire_callbacks(self, promise_id: str, now: int) -> int:
         """Turn the promise's registrations into INIT tasks and delete them (§2.8 steps 3-4);
         returns how many tasks were created."""
+
+    async def get_task(self, task_id: str) -> Task | None: ...
+
+    async def insert_task(self, task: Task) -> bool:
+        """Insert unless the id exists; False when it does."""
+
+    async def swap_task(self, old: Task, new: Task) -> bool:
+        """Write ``new`` over the stored task if it is still in ``old``'s state and counter
+        (every task transition is this guarded update, http-api.md §4.2)."""
+
+    async def heartbeat_tasks(self, process_id: str, now: int) -> int:
+        """Extend the lease of every task CLAIMED by ``process_id``; how many there were."""
+
+    async def search_tasks(self, query: TaskQuery) -> list[tuple[int, Task]]:
+        """A page of (sort id, task), newest first, after the query's position."""
+
+    async def sendable_tasks(self, now: int, limit: int) -> list[Task]:
+        """INIT tasks due by ``now``: the oldest per root, skipping roots that already have
+        an ENQUEUED or CLAIMED task (§4.7)."""
+
+    async def expired_tasks(self, now: int, limit: int) -> list[Task]:
+        """ENQUEUED or CLAIMED tasks whose claim deadline or lease passed, or that timed out."""
 
 
 Operation = Callable[[Transaction], Awaitable[T]]

@@ -115,11 +115,11 @@ async def test_timeouts_count_in_promises_total(live):
 
 async def test_loop_sleeps_until_the_earliest_deadline_capped(live):
     loop = live.server.timeout_loop
-    assert await loop._seconds_until_next_deadline() == loop.signal_timeout  # nothing pending
+    assert await loop.seconds_until_next_pass() == loop.signal_timeout  # nothing pending
     await create(live, "soon", START_MS + 250)
-    assert await loop._seconds_until_next_deadline() == pytest.approx(0.25)
+    assert await loop.seconds_until_next_pass() == pytest.approx(0.25)
     live.clock.advance(300)
-    assert await loop._seconds_until_next_deadline() == 0
+    assert await loop.seconds_until_next_pass() == 0
 
 
 def _counter(metrics_text: str, name: str, labels: str) -> float:

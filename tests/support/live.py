@@ -20,6 +20,8 @@ class LiveServer:
             "--api-http-addr",
             "127.0.0.1:0",
             "--no-metrics-enable",
+            "--aio-poll-addr",
+            "127.0.0.1:0",
             "--aio-store-sqlite-path",
             str(db_path),
             *extra_args,
@@ -48,3 +50,21 @@ class LiveServer:
         """One pass of the eager promise-timeout loop at the clock's current time."""
         assert self.server.timeout_loop is not None
         return await self.server.timeout_loop.run_once()
+
+    async def enqueue_tasks(self) -> int:
+        """One pass of the enqueue loop (waits for the HTTP pushes it started)."""
+        loop = self.server.enqueue_loop
+        assert loop is not None
+        count = await loop.run_once()
+        await loop.drain()
+        return count
+
+    async def time_out_tasks(self) -> int:
+        """One pass of the task timeout loop at the clock's current time."""
+        assert self.server.task_timeout_loop is not None
+        return await self.server.task_timeout_loop.run_once()
+
+    @property
+    def poll_url(self) -> str:
+        assert self.server.poll_address is not None
+        return f"http://127.0.0.1:{self.server.poll_address[1]}"

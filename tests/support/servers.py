@@ -50,6 +50,7 @@ class ServerProcess:
         self.env = env or {}
         self.port = free_port()
         self.metrics_port = free_port()
+        self.poll_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"server-{self.port}.log"
 
@@ -60,6 +61,11 @@ class ServerProcess:
     @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}"
+
+    @property
+    def poll_url(self) -> str:
+        """The poll (SSE) listener, `aio.poll.addr` (what the SDK calls RESONATE_POLLER)."""
+        return f"http://127.0.0.1:{self.poll_port}"
 
     def command(self) -> list[str]:
         return [
@@ -73,6 +79,13 @@ class ServerProcess:
             f"127.0.0.1:{self.metrics_port}",
             "--aio-store-sqlite-path",
             str(self.db_path),
+            # A free port for the poll listener too, so parallel servers never fight over the
+            # default :8002 (unless the caller chose one).
+            *(
+                []
+                if any(a.startswith("--aio-poll-addr") for a in self.extra_args)
+                else ["--aio-poll-addr", f"127.0.0.1:{self.poll_port}"]
+            ),
             *self.extra_args,
         ]
 

@@ -68,16 +68,18 @@ class Config:
     def store_kind(self) -> str:
         return "postgres" if self.values["aio.store.postgres.enable"] else "sqlite"
 
-    def system_url(self) -> str:
-        """Base of ``href`` links (D7), without a trailing ``/``."""
+    def system_url(self, bound_port: int | None = None) -> str:
+        """Base of ``href`` links (D7), without a trailing ``/``; ``bound_port`` is the port
+        the API listener actually got, when it was configured as 0."""
         configured: str = self.values["system.url"]
         if configured:
             return configured.rstrip("/")
         address: Address = self.values["api.http.addr"]
+        port = bound_port if bound_port is not None and address.port == 0 else address.port
         if address.host in _WILDCARD_HOSTS:
-            return f"http://localhost:{address.port}"
+            return f"http://localhost:{port}"
         host = f"[{address.host}]" if ":" in address.host else address.host
-        return f"http://{host}:{address.port}"
+        return f"http://{host}:{port}"
 
 
 @dataclass(frozen=True, slots=True)

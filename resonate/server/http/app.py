@@ -25,6 +25,7 @@ log = logging.getLogger("resonate.http")
 CONTEXT_KEY = web.AppKey("context", Context)
 UNMATCHED = "<unmatched>"
 ALWAYS_SERVED = frozenset({"/healthz"})
+STREAMS = frozenset({"/poll/{path}"})
 
 
 def _as_error(exc: web.HTTPException) -> tuple[ResonateError, dict[str, str]]:
@@ -77,12 +78,13 @@ class RequestMetrics:
                 method, template, str(status)
             )
         counter.inc()
-        timing = self._http_duration.get((method, template))
-        if timing is None:
-            timing = self._http_duration[(method, template)] = self.metrics.http_duration.labels(
-                method, template
-            )
-        timing.observe(seconds)
+        if template not in STREAMS:  # a stream's duration says nothing about latency
+            timing = self._http_duration.get((method, template))
+            if timing is None:
+                timing = self._http_duration[(method, template)] = (
+                    self.metrics.http_duration.labels(method, template)
+                )
+            timing.observe(seconds)
         if operation is None:
             return
         api = self._api.get((operation, code))
@@ -117,7 +119,11 @@ def create_api_app(ctx: Context, *, max_body_size: int, metrics: Metrics | None)
         code: int
         response: web.StreamResponse
         try:
-            if ctx.shutting_down and request.path not in ALWAYS_SERVED:
+            if (
+                ctx.shutting_down
+                and request.path not in ALWAYS_SERVED
+                and template not in STREAMS  # streams get 200 and end at once (§12)
+            ):
                 raise ResonateError(Code.SHUTTING_DOWN, "the server is shutting down")
             if ctx.basic_auth and request.path not in open_paths:
                 check_basic(request.headers.get("Authorization"), ctx.basic_auth)

@@ -8,6 +8,7 @@ from resonate import __version__
 from resonate.core.errors import Code
 from resonate.core.promise import PromiseState
 from resonate.core.schema import VALUE_SCHEMA, to_openapi
+from resonate.core.task import TaskState
 from resonate.server.http.routes import Route
 
 INT64 = {"type": "integer", "format": "int64"}
@@ -53,6 +54,95 @@ COMPONENTS: dict[str, Any] = {
             "callback": {"oneOf": [{"$ref": "#/components/schemas/Callback"}, {"type": "null"}]},
             "promise": {"$ref": "#/components/schemas/Promise"},
         },
+    },
+    "Task": {
+        "type": "object",
+        "required": ["id", "counter", "timeout", "rootPromiseId"],
+        "properties": {
+            "id": {"type": "string"},
+            "counter": INT64,
+            "timeout": INT64,
+            "rootPromiseId": {"type": "string"},
+            "processId": {"type": "string"},
+            "createdOn": INT64,
+            "completedOn": INT64,
+        },
+    },
+    "ExtendedTask": {
+        "type": "object",
+        "required": [
+            "id",
+            "state",
+            "type",
+            "counter",
+            "attempt",
+            "rootPromiseId",
+            "recv",
+            "timeout",
+            "ttl",
+            "expiresAt",
+        ],
+        "properties": {
+            "id": {"type": "string"},
+            "state": {"type": "string", "enum": [s.name for s in TaskState]},
+            "type": {"type": "string", "enum": ["invoke", "resume", "notify"]},
+            "counter": INT64,
+            "attempt": INT64,
+            "rootPromiseId": {"type": "string"},
+            "leafPromiseId": {"type": "string"},
+            "processId": {"type": "string"},
+            "recv": {},
+            "timeout": INT64,
+            "ttl": INT64,
+            "expiresAt": INT64,
+            "createdOn": {"type": ["integer", "null"], "format": "int64"},
+            "completedOn": INT64,
+        },
+    },
+    "TaskPage": {
+        "type": "object",
+        "required": ["cursor", "tasks"],
+        "properties": {
+            "cursor": {"type": ["string", "null"]},
+            "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/ExtendedTask"}},
+        },
+    },
+    "PromiseAndTask": {
+        "type": "object",
+        "required": ["promise", "task"],
+        "properties": {
+            "promise": {"$ref": "#/components/schemas/Promise"},
+            "task": {"oneOf": [{"$ref": "#/components/schemas/Task"}, {"type": "null"}]},
+        },
+    },
+    "PromiseRef": {
+        "type": "object",
+        "required": ["id", "href", "data"],
+        "properties": {
+            "id": {"type": "string"},
+            "href": {"type": "string"},
+            "data": {"oneOf": [{"$ref": "#/components/schemas/Promise"}, {"type": "null"}]},
+        },
+    },
+    "ClaimedTask": {
+        "type": "object",
+        "required": ["type", "promises"],
+        "properties": {
+            "type": {"type": "string", "enum": ["invoke", "resume", "notify"]},
+            "promises": {
+                "type": "object",
+                "required": ["root"],
+                "properties": {
+                    "root": {"$ref": "#/components/schemas/PromiseRef"},
+                    "leaf": {"$ref": "#/components/schemas/PromiseRef"},
+                },
+            },
+        },
+    },
+    "TasksAffected": {
+        "type": "object",
+        "required": ["tasksAffected"],
+        "properties": {"tasksAffected": INT64},
     },
     "PromisePage": {
         "type": "object",

@@ -16,19 +16,25 @@ from typing import Any
 
 from aiohttp import web
 
+from resonate import __version__
 from resonate.core.callback import trace_head
 from resonate.core.clock import Clock
 from resonate.core.errors import Code, ResonateError, invalid
 from resonate.core.promise import COMPLETION_STATES, PromiseState
+from resonate.core.routing import Router
 from resonate.core.schema import Field, Kind, Schema, validate
 from resonate.core.search import (
     PromiseQuery,
+    TaskQuery,
     parse_limit,
     parse_search_state,
     parse_tag_filters,
+    parse_task_state,
     promise_query_from_cursor,
+    task_query_from_cursor,
 )
-from resonate.server import callbacks, promises
+from resonate.server import callbacks, promises, tasks
+from resonate.server.delivery.poll import PollHub, stream_path
 from resonate.server.http.protocol import (
     fence,
     idempotency_key,
@@ -94,6 +100,38 @@ CREATE_SUBSCRIPTION_BY_BODY = Schema(
 )
 
 
+CREATE_PROMISE_AND_TASK = Schema(
+    "CreatePromiseAndTaskRequest",
+    (
+        Field("promise", Kind.OBJECT, required=True, fields=CREATE_PROMISE.fields),
+        Field(
+            "task",
+            Kind.OBJECT,
+            required=True,
+            fields=(
+                Field("processId", Kind.ID, required=True, description="The claiming process"),
+                Field("ttl", Kind.INT64, minimum=0, description="Lease in ms; absent means 0"),
+            ),
+        ),
+    ),
+)
+
+_TASK_REF = (
+    Field("id", Kind.ID, required=True, description="Task id"),
+    Field("counter", Kind.INT64, required=True, description="Task counter (non-zero)"),
+)
+CLAIM_TASK = Schema(
+    "ClaimTaskRequest",
+    (
+        *_TASK_REF,
+        Field("processId", Kind.ID, required=True, description="The claiming process"),
+        Field("ttl", Kind.INT64, minimum=0, description="Lease in ms; absent means 0"),
+    ),
+)
+TASK_REF = Schema("TaskRefRequest", _TASK_REF)
+HEARTBEAT_TASKS = Schema("HeartbeatTasksRequest", (Field("processId", Kind.ID, required=True),))
+
+
 # ---- the route table ------------------------------------------------------------------------
 
 
@@ -114,6 +152,10 @@ class Context:
     clock: Clock
     promise_batch_size: int = 100
     basic_auth: dict[str, str] = field(default_factory=dict)  # user -> password; empty = off
+    router: Router = field(default_factory=Router)
+    base_url: str = "http://localhost:8001"  # system.url: the links sent to workers
+    task_frequency: int = 60_000  # lease of claims made through GET task links
+    poll: PollHub | None = None  # the poll transport, also served at /poll/... on this port
     shutting_down: bool = False
     ready_cache: tuple[float, SchemaStatus | Exception] | None = None
     openapi_document: dict[str, Any] = field(default_factory=dict)
@@ -225,11 +267,44 @@ async def create_promise(ctx: Context, request: web.Request) -> web.Response:
         idempotency_key=idempotency_key(request),
         strict=strict,
         fence=fencing,
+        head=_head(request),
     )
     outcome = await ctx.store.run(
-        partial(promises.create_promise, clock=ctx.clock, request=command)
+        partial(promises.create_promise, clock=ctx.clock, request=command, router=ctx.router)
     )
     return _promise_response(outcome)
+
+
+async def create_promise_and_task(ctx: Context, request: web.Request) -> web.Response:
+    strict = strict_header(request)
+    body = validate(CREATE_PROMISE_AND_TASK, await read_json_object(request))
+    promise, task = body["promise"], body["task"]
+    command = promises.CreatePromise(
+        id=promise["id"],
+        timeout=promise["timeout"] or 0,
+        param=promise["param"],
+        tags=promise["tags"],
+        idempotency_key=idempotency_key(request),
+        strict=strict,
+        head=_head(request),
+    )
+    claim = tasks.TaskClaim(task["processId"], task["ttl"] or 0)
+    outcome = await ctx.store.run(
+        partial(
+            promises.create_promise,
+            clock=ctx.clock,
+            request=command,
+            router=ctx.router,
+            claim=claim,
+        )
+    )
+    return json_response(
+        201 if outcome.created else 200,
+        {
+            "promise": outcome.promise.to_json(),
+            "task": outcome.task.to_json() if outcome.task is not None else None,
+        },
+    )
 
 
 async def complete_promise(ctx: Context, request: web.Request) -> web.Response:
@@ -327,6 +402,131 @@ async def create_subscription_by_body(ctx: Context, request: web.Request) -> web
     return await _create_subscription(ctx, request, by_body=True)
 
 
+# ---- handlers: tasks ------------------------------------------------------------------------
+
+
+def _counter(value: int) -> int:
+    if value == 0:
+        raise invalid("counter", "The field counter is required.")
+    return value
+
+
+def _link_ref(request: web.Request) -> tuple[str, int]:
+    """The task id and counter of a GET link: `/tasks/<verb>/<id…>/<counter>`."""
+    task_id, _, raw = path_id(request, "ref", max_bytes=None).rpartition("/")
+    if not task_id:
+        raise invalid("id", "The field id is required.")
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 19:
+        raise invalid("counter", "The field counter must be an integer.")
+    return task_id, _counter(int(raw))
+
+
+async def _claim(ctx: Context, command: tasks.ClaimTask) -> web.Response:
+    body = await ctx.store.run(
+        partial(tasks.claim_task, clock=ctx.clock, request=command, base_url=ctx.base_url)
+    )
+    return json_response(201, body)
+
+
+async def claim_task(ctx: Context, request: web.Request) -> web.Response:
+    body = validate(CLAIM_TASK, await read_json_object(request))
+    return await _claim(
+        ctx,
+        tasks.ClaimTask(body["id"], _counter(body["counter"]), body["processId"], body["ttl"] or 0),
+    )
+
+
+async def claim_task_link(ctx: Context, request: web.Request) -> web.Response:
+    task_id, counter = _link_ref(request)
+    return await _claim(
+        ctx, tasks.ClaimTask(task_id, counter, f"{task_id}/{counter}", ctx.task_frequency)
+    )
+
+
+async def _complete(ctx: Context, task_id: str, counter: int) -> web.Response:
+    outcome = await ctx.store.run(
+        partial(tasks.complete_task, clock=ctx.clock, task_id=task_id, counter=counter)
+    )
+    return json_response(201 if outcome.created else 200, outcome.task.to_json())
+
+
+async def complete_task(ctx: Context, request: web.Request) -> web.Response:
+    body = validate(TASK_REF, await read_json_object(request))
+    return await _complete(ctx, body["id"], _counter(body["counter"]))
+
+
+async def complete_task_link(ctx: Context, request: web.Request) -> web.Response:
+    return await _complete(ctx, *_link_ref(request))
+
+
+async def _drop(ctx: Context, task_id: str, counter: int) -> web.Response:
+    dropped = await ctx.store.run(
+        partial(tasks.drop_task, clock=ctx.clock, task_id=task_id, counter=counter)
+    )
+    return web.Response(status=201 if dropped else 200)
+
+
+async def drop_task(ctx: Context, request: web.Request) -> web.Response:
+    body = validate(TASK_REF, await read_json_object(request))
+    return await _drop(ctx, body["id"], _counter(body["counter"]))
+
+
+async def drop_task_link(ctx: Context, request: web.Request) -> web.Response:
+    return await _drop(ctx, *_link_ref(request))
+
+
+async def _heartbeat(ctx: Context, process_id: str) -> web.Response:
+    affected = await ctx.store.run(
+        partial(tasks.heartbeat_tasks, clock=ctx.clock, process_id=process_id)
+    )
+    return json_response(200, {"tasksAffected": affected})
+
+
+async def heartbeat_tasks(ctx: Context, request: web.Request) -> web.Response:
+    body = validate(HEARTBEAT_TASKS, await read_json_object(request))
+    return await _heartbeat(ctx, body["processId"])
+
+
+async def heartbeat_task_link(ctx: Context, request: web.Request) -> web.Response:
+    task_id, counter = _link_ref(request)
+    return await _heartbeat(ctx, f"{task_id}/{counter}")
+
+
+async def read_task(ctx: Context, request: web.Request) -> web.Response:
+    task_id = path_id(request, max_bytes=None)
+    task = await ctx.store.run(partial(tasks.read_task, task_id=task_id))
+    return json_response(200, task.to_extended_json())
+
+
+async def search_tasks(ctx: Context, request: web.Request) -> web.Response:
+    params = request.query
+    cursor = params.get("cursor")
+    if cursor is not None:
+        query = task_query_from_cursor(cursor)
+    else:
+        query = TaskQuery(
+            id=params.get("id") or "*",
+            state=parse_task_state(params.get("state")),
+            process_id=params.get("processId") or None,
+            root_promise_id=params.get("rootPromiseId") or None,
+            limit=parse_limit(params.get("limit")),
+        )
+    page = await ctx.store.run(partial(tasks.search_tasks, query=query))
+    return json_response(
+        200, {"cursor": page.cursor, "tasks": [t.to_extended_json() for t in page.tasks]}
+    )
+
+
+async def poll(ctx: Context, request: web.Request) -> web.StreamResponse:
+    if ctx.poll is None:
+        raise ResonateError(Code.ROUTE_NOT_FOUND, "the poll transport is disabled")
+    # The stream's headers go out before the middleware sees the response.
+    return await ctx.poll.handle(
+        request, stream_path(request, "/poll/"), extra_headers={"Resonate-Version": __version__}
+    )
+
+
 # ---- handlers: health -----------------------------------------------------------------------
 
 READY_CACHE_SECONDS = 1.0
@@ -362,6 +562,54 @@ async def readyz(ctx: Context, request: web.Request) -> web.Response:
 
 async def openapi(ctx: Context, request: web.Request) -> web.Response:
     return json_response(200, ctx.openapi_document)
+
+
+TASK_PARAM = Param(
+    "id", "path", STRING, True, "Task id, percent-encoded as one segment ('/' as %2F)"
+)
+TASK_LINK_PARAM = Param(
+    "ref",
+    "path",
+    STRING,
+    True,
+    "'<task id>/<counter>': the task id percent-encoded as one segment, then the counter",
+)
+TASK_ERRORS = (400, 401, 403, 404, 413, 500, 503)
+
+
+def _task_routes(
+    verb: str,
+    operation: str,
+    summary: str,
+    handler: Handler,
+    link_handler: Handler,
+    body: Schema,
+    responses: dict[int, str | None],
+) -> tuple[Route, Route]:
+    return (
+        Route(
+            "POST",
+            f"/tasks/{verb}",
+            operation,
+            summary,
+            handler,
+            params=(REQUEST_ID,),
+            body=body,
+            responses=responses,
+            errors=TASK_ERRORS,
+        ),
+        Route(
+            "GET",
+            f"/tasks/{verb}/{{ref}}",
+            f"{operation}Link",
+            f"{summary} (link form sent to workers)",
+            link_handler,
+            params=(TASK_LINK_PARAM, REQUEST_ID),
+            responses=responses,
+            errors=TASK_ERRORS,
+            catch_all=("ref",),
+        ),
+    )
 
 
 PROMISE_ERRORS = (400, 401, 403, 404, 405, 409, 412, 413, 500, 503)
@@ -502,6 +750,17 @@ ROUTES: tuple[Route, ...] = (
         errors=REGISTRATION_ERRORS,
     ),
     Route(
+        "POST",
+        "/promises/task",
+        "CreatePromiseAndTask",
+        "Create a promise with its invoke task already claimed by the caller",
+        create_promise_and_task,
+        params=(REQUEST_ID, IDEMPOTENCY, STRICT, *TRACE),
+        body=CREATE_PROMISE_AND_TASK,
+        responses={201: "PromiseAndTask", 200: "PromiseAndTask"},
+        errors=(400, 401, 403, 409, 413, 500, 503),
+    ),
+    Route(
         "GET",
         "/promises/{id}",
         "ReadPromise",
@@ -523,5 +782,89 @@ ROUTES: tuple[Route, ...] = (
         responses={201: "Promise", 200: "Promise"},
         errors=PROMISE_ERRORS,
         catch_all=("id",),
+    ),
+    *_task_routes(
+        "claim",
+        "ClaimTask",
+        "Claim a task",
+        claim_task,
+        claim_task_link,
+        CLAIM_TASK,
+        {201: "ClaimedTask"},
+    ),
+    *_task_routes(
+        "complete",
+        "CompleteTask",
+        "Complete a claimed task",
+        complete_task,
+        complete_task_link,
+        TASK_REF,
+        {201: "Task", 200: "Task"},
+    ),
+    *_task_routes(
+        "drop",
+        "DropTask",
+        "Give a claimed task back (re-issued with the next counter)",
+        drop_task,
+        drop_task_link,
+        TASK_REF,
+        {201: None, 200: None},
+    ),
+    *_task_routes(
+        "heartbeat",
+        "HeartbeatTasks",
+        "Extend the lease of every task a process holds",
+        heartbeat_tasks,
+        heartbeat_task_link,
+        HEARTBEAT_TASKS,
+        {200: "TasksAffected"},
+    ),
+    Route(
+        "GET",
+        "/tasks",
+        "SearchTasks",
+        "Search tasks (operator extension)",
+        search_tasks,
+        params=(
+            Param("id", "query", STRING, description="Pattern; '*' matches any run; default '*'"),
+            Param(
+                "state",
+                "query",
+                {
+                    "type": "string",
+                    "enum": ["init", "enqueued", "claimed", "completed", "timedout"],
+                },
+                description="Case-insensitive",
+            ),
+            Param("processId", "query", STRING),
+            Param("rootPromiseId", "query", STRING),
+            Param("limit", "query", {"type": "integer", "minimum": 0, "maximum": 100}),
+            Param("cursor", "query", STRING),
+            REQUEST_ID,
+        ),
+        responses={200: "TaskPage"},
+        errors=(400, 401, 403, 500, 503),
+    ),
+    Route(
+        "GET",
+        "/tasks/{id}",
+        "ReadTask",
+        "Read a task (operator extension)",
+        read_task,
+        params=(TASK_PARAM, REQUEST_ID),
+        responses={200: "ExtendedTask"},
+        errors=(400, 401, 403, 404, 500, 503),
+        catch_all=("id",),
+    ),
+    Route(
+        "GET",
+        "/poll/{path}",
+        "Poll",
+        "Worker message stream (Server-Sent Events): /poll/<group>/<id>",
+        poll,
+        params=(Param("path", "path", STRING, True, "'<group>/<id>'; the id may contain '/'"),),
+        responses={200: None},
+        errors=(400, 401, 403, 404, 503),
+        catch_all=("path",),
     ),
 )

@@ -66,3 +66,43 @@ ON CONFLICT (id) DO NOTHING
 
 -- name: delete_callbacks
 DELETE FROM callbacks WHERE promise_id = ?
+
+-- name: select_tasks
+SELECT sort_id, id, process_id, state, root_promise_id, recv, mesg, timeout, counter, attempt,
+       ttl, expires_at, created_on, completed_on
+FROM tasks
+
+-- name: insert_task
+INSERT INTO tasks (id, process_id, state, root_promise_id, recv, mesg, timeout, counter,
+                   attempt, ttl, expires_at, created_on, completed_on)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING
+
+-- name: swap_task
+UPDATE tasks
+SET process_id = ?, state = ?, counter = ?, attempt = ?, ttl = ?, expires_at = ?,
+    completed_on = ?
+WHERE id = ? AND state = ? AND counter = ?
+
+-- name: heartbeat_tasks
+UPDATE tasks SET expires_at = min(? + ttl, 9223372036854775807)
+WHERE process_id = ? AND state = 4
+
+-- name: sendable_tasks
+SELECT t.sort_id, t.id, t.process_id, t.state, t.root_promise_id, t.recv, t.mesg, t.timeout,
+       t.counter, t.attempt, t.ttl, t.expires_at, t.created_on, t.completed_on
+FROM tasks AS t
+WHERE t.sort_id IN (SELECT min(sort_id) FROM tasks
+                    WHERE state = 1 AND expires_at <= ? GROUP BY root_promise_id)
+  AND NOT EXISTS (SELECT 1 FROM tasks AS busy
+                  WHERE busy.root_promise_id = t.root_promise_id AND busy.state IN (2, 4))
+ORDER BY t.sort_id
+LIMIT ?
+
+-- name: expired_tasks
+SELECT sort_id, id, process_id, state, root_promise_id, recv, mesg, timeout, counter, attempt,
+       ttl, expires_at, created_on, completed_on
+FROM tasks
+WHERE state IN (2, 4) AND ((expires_at != 0 AND expires_at <= ?) OR timeout <= ?)
+ORDER BY sort_id
+LIMIT ?

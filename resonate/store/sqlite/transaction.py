@@ -12,7 +12,8 @@ from typing import Any
 
 from resonate.core.callback import Callback
 from resonate.core.promise import Promise, PromiseState, Value
-from resonate.core.search import PromiseQuery, glob_pattern
+from resonate.core.search import PromiseQuery, TaskQuery, glob_pattern
+from resonate.core.task import Task, TaskState
 from resonate.store.base import Event
 
 
@@ -67,6 +68,53 @@ def promise_from_row(row: sqlite3.Row | tuple[Any, ...]) -> tuple[int, Promise]:
         completed_on=completed_on,
     )
     return sort_id, promise
+
+
+def task_from_row(row: sqlite3.Row | tuple[Any, ...]) -> tuple[int, Task]:
+    (
+        sort_id,
+        task_id,
+        process_id,
+        state,
+        root_promise_id,
+        recv,
+        mesg,
+        timeout,
+        counter,
+        attempt,
+        ttl,
+        expires_at,
+        created_on,
+        completed_on,
+    ) = row
+    task = Task(
+        id=task_id,
+        state=TaskState(state),
+        root_promise_id=root_promise_id,
+        recv=json.loads(recv),
+        message=json.loads(mesg),
+        timeout=timeout,
+        counter=counter,
+        attempt=attempt,
+        process_id=process_id,
+        ttl=ttl,
+        expires_at=expires_at,
+        created_on=created_on,
+        completed_on=completed_on,
+    )
+    return sort_id, task
+
+
+def _pattern_filter(column: str, pattern: str, where: list[str], params: list[Any]) -> None:
+    """A D6 `*` pattern on ``column``: equality without `*`, else a case-sensitive GLOB."""
+    if pattern == "*":
+        return
+    if "*" in pattern:
+        where.append(f"{column} GLOB ?")
+        params.append(glob_pattern(pattern))
+    else:
+        where.append(f"{column} = ?")
+        params.append(pattern)
 
 
 class SqliteTransaction:
@@ -134,13 +182,7 @@ class SqliteTransaction:
     def _filters(self, query: PromiseQuery) -> tuple[list[str], list[Any]]:
         where: list[str] = []
         params: list[Any] = []
-        if query.id != "*":
-            if "*" in query.id:
-                where.append("id GLOB ?")
-                params.append(glob_pattern(query.id))
-            else:
-                where.append("id = ?")
-                params.append(query.id)
+        _pattern_filter("id", query.id, where, params)
         for key, value in query.tags.items():
             where.append(TAG_FILTER)
             params.extend((key, value))
@@ -225,3 +267,84 @@ class SqliteTransaction:
         ).rowcount
         self.conn.execute(self.statements["delete_callbacks"], (promise_id,))
         return created
+
+    # ---- tasks --------------------------------------------------------------------------------
+
+    async def get_task(self, task_id: str) -> Task | None:
+        row = self.conn.execute(
+            self.statements["select_tasks"] + " WHERE id = ?", (task_id,)
+        ).fetchone()
+        return task_from_row(row)[1] if row else None
+
+    async def insert_task(self, task: Task) -> bool:
+        cursor = self.conn.execute(
+            self.statements["insert_task"],
+            (
+                task.id,
+                task.process_id,
+                int(task.state),
+                task.root_promise_id,
+                _dump_json(task.recv),
+                _dump_json(task.message),
+                task.timeout,
+                task.counter,
+                task.attempt,
+                task.ttl,
+                task.expires_at,
+                task.created_on,
+                task.completed_on,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    async def swap_task(self, old: Task, new: Task) -> bool:
+        cursor = self.conn.execute(
+            self.statements["swap_task"],
+            (
+                new.process_id,
+                int(new.state),
+                new.counter,
+                new.attempt,
+                new.ttl,
+                new.expires_at,
+                new.completed_on,
+                old.id,
+                int(old.state),
+                old.counter,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    async def heartbeat_tasks(self, process_id: str, now: int) -> int:
+        return self.conn.execute(self.statements["heartbeat_tasks"], (now, process_id)).rowcount
+
+    async def search_tasks(self, query: TaskQuery) -> list[tuple[int, Task]]:
+        where: list[str] = []
+        params: list[Any] = []
+        _pattern_filter("id", query.id, where, params)
+        if query.state is not None:
+            where.append("state = ?")
+            params.append(int(TaskState[query.state.upper()]))
+        if query.process_id is not None:
+            where.append("process_id = ?")
+            params.append(query.process_id)
+        if query.root_promise_id is not None:
+            where.append("root_promise_id = ?")
+            params.append(query.root_promise_id)
+        if query.before_sort_id is not None:
+            where.append("sort_id < ?")
+            params.append(query.before_sort_id)
+        sql = self.statements["select_tasks"]
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY sort_id DESC LIMIT ?"
+        params.append(query.limit)
+        return [task_from_row(row) for row in self.conn.execute(sql, params)]
+
+    async def sendable_tasks(self, now: int, limit: int) -> list[Task]:
+        rows = self.conn.execute(self.statements["sendable_tasks"], (now, limit))
+        return [task_from_row(row)[1] for row in rows]
+
+    async def expired_tasks(self, now: int, limit: int) -> list[Task]:
+        rows = self.conn.execute(self.statements["expired_tasks"], (now, now, limit))
+        return [task_from_row(row)[1] for row in rows]

@@ -746,3 +746,83 @@ async def test_task_metrics(live):
     text = live.server.metrics.render().decode()
     assert 'task_deliveries_total{outcome="failure",plugin="poll"} 1.0' in text
     assert 'task_deliveries_total{outcome="unknown_recv",plugin="unknown"} 1.0' in text
+
+
+# ---- HTTP push through the enqueue loop (§6, D8) ----------------------------------------------
+
+
+@pytest.fixture
+async def receiver():
+    """A local aiohttp receiver answering with the status the test sets."""
+    from aiohttp import web
+
+    state = {"status": 200, "received": []}
+
+    async def handle(request):
+        state["received"].append((dict(request.headers), await request.json()))
+        return web.Response(status=state["status"])
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    state["url"] = f"http://127.0.0.1:{port}/hook"
+    yield state
+    await runner.cleanup()
+
+
+async def test_http_push_delivers_on_2xx(live, receiver):
+    await create(live, "wf", receiver["url"], traceparent="00-aa-bb-01")
+    await live.enqueue_tasks()
+    [(headers, body)] = receiver["received"]
+    assert body["type"] == "invoke"
+    assert body["task"]["id"] == "__invoke:wf"
+    assert "head" not in body
+    assert headers["traceparent"] == "00-aa-bb-01"
+    assert headers["Content-Type"] == "application/json"
+    got = await task(live, "__invoke:wf")
+    assert (got["state"], got["attempt"], got["expiresAt"]) == ("ENQUEUED", 1, START_MS + TTC)
+    assert (await claim(live, "__invoke:wf")).status_code == 201
+
+
+async def test_http_push_failure_is_retried_after_ttr(live, receiver):
+    receiver["status"] = 500
+    recv = json.dumps({"type": "http", "data": {"url": receiver["url"], "headers": {"x-k": "v"}}})
+    await create(live, "wf", recv)
+    await live.enqueue_tasks()
+    assert receiver["received"][0][0]["x-k"] == "v"
+    got = await task(live, "__invoke:wf")
+    assert (got["state"], got["attempt"], got["expiresAt"]) == ("INIT", 1, START_MS + TTR)
+    receiver["status"] = 204
+    live.clock.advance(TTR)
+    await live.enqueue_tasks()
+    assert len(receiver["received"]) == 2
+    assert (await task(live, "__invoke:wf"))["state"] == "ENQUEUED"
+
+
+# ---- a real server process: loops run by themselves -------------------------------------------
+
+
+async def test_server_process_delivers_and_redelivers_without_help(server_factory, tmp_path):
+    """Woken on creation, the enqueue loop sends at once; a lapsed lease is re-issued by the
+    timeout loop and sent to the other member of the group."""
+    import httpx
+
+    server = server_factory(tmp_path).start()
+    async with (
+        httpx.AsyncClient(base_url=server.url) as api,
+        Worker(f"{server.poll_url}/g/w1") as w1,
+    ):
+        body = {"id": "wf", "timeout": 2**63 - 1, "tags": {"resonate:invoke": "poll://any@g"}}
+        assert (await api.post("/promises", json=body)).status_code == 201
+        message = await w1.next_event(within=2.0)
+        assert message["task"]["counter"] == 1
+        claimed = {"id": "__invoke:wf", "counter": 1, "processId": "w1", "ttl": 300}
+        assert (await api.post("/tasks/claim", json=claimed)).status_code == 201
+        await w1.close()  # w1 dies holding the task
+        async with Worker(f"{server.poll_url}/g/w2") as w2:
+            again = await w2.next_event(within=5.0)
+        assert again["task"]["counter"] == 2

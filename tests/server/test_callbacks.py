@@ -90,6 +90,7 @@ def test_b4_completed_leaf_registers_nothing(api, uid, server, before):
 
 def test_b5_overdue_leaf_registers_without_lazy_timeout_and_fires_on_timeout(api, uid, server):
     leaf, root = f"{uid}-leaf", f"{uid}-root"
+    setup(api, root, "P")  # a pending root: the server's enqueue loop keeps the task INIT
     setup(api, leaf, "P!")
     response = callback(api, leaf, root)
     assert response.status_code == 201
@@ -162,39 +163,43 @@ def test_callback_fencing_with_unknown_task_is_412(api, uid):
     assert response.status_code == 412
 
 
-def test_e1_completion_turns_registrations_into_tasks(api, uid, server):
-    leaf = f"{uid}-leaf"
-    setup(api, leaf, "P")
-    r1, r2 = f"{uid}-r1", f"{uid}-r2"
-    assert (
-        callback(
-            api, leaf, r1, headers={"traceparent": "00-abc-def-01", "tracestate": "k=v"}
-        ).status_code
-        == 201
-    )
-    assert callback(api, leaf, r2).status_code == 201
-    assert subscribe(api, leaf, "s").status_code == 201
-    assert complete(api, leaf, "RESOLVED").status_code == 201
+async def test_e1_completion_turns_registrations_into_tasks(live):
+    """In-process, so no enqueue loop sends (and completes) the new tasks before we look."""
+    from tests.support.live import START_MS
 
-    tasks = stored_tasks(server, uid)
-    resume1 = tasks[f"__resume:{r1}:{leaf}"]
-    assert (resume1["state"], resume1["counter"], resume1["attempt"], resume1["expiresAt"]) == (
-        1,
-        1,
-        0,
-        0,
-    )
-    assert resume1["mesg"] == {
+    client = live.client
+    leaf, r1, r2 = "leaf", "r1", "r2"
+    await client.post("/promises", json={"id": leaf, "timeout": START_MS + HOUR})
+    trace = {"traceparent": "00-abc-def-01", "tracestate": "k=v"}
+    for root, headers in ((r1, trace), (r2, {})):
+        body = {"rootPromiseId": root, "recv": "poll://any@g", "timeout": START_MS + HOUR}
+        response = await client.post(f"/promises/callback/{leaf}", json=body, headers=headers)
+        assert response.status_code == 201
+    body = {"id": "s", "recv": "poll://any@g", "timeout": START_MS + HOUR}
+    assert (await client.post(f"/promises/subscribe/{leaf}", json=body)).status_code == 201
+    response = await client.patch(f"/promises/{leaf}", json={"state": "RESOLVED"})
+    assert response.status_code == 201
+
+    async def stored(tx):
+        rows = tx.conn.execute(
+            "SELECT id, state, counter, attempt, expires_at, root_promise_id, mesg FROM tasks"
+        ).fetchall()
+        left = tx.conn.execute("SELECT count(*) FROM callbacks").fetchone()[0]
+        return {row[0]: row[1:] for row in rows}, left
+
+    tasks, callbacks_left = await live.server.store.run(stored)
+    state, counter, attempt, expires_at, root, mesg = tasks[f"__resume:{r1}:{leaf}"]
+    assert (state, counter, attempt, expires_at, root) == (1, 1, 0, 0, r1)
+    assert json.loads(mesg) == {"type": "resume", "root": r1, "leaf": leaf, "head": trace}
+    assert json.loads(tasks[f"__resume:{r2}:{leaf}"][5]) == {
         "type": "resume",
-        "root": r1,
+        "root": r2,
         "leaf": leaf,
-        "head": {"traceparent": "00-abc-def-01", "tracestate": "k=v"},
     }
-    assert tasks[f"__resume:{r2}:{leaf}"]["mesg"] == {"type": "resume", "root": r2, "leaf": leaf}
     notify = tasks[f"__notify:{leaf}:s"]
-    assert notify["state"] == 1 and notify["root"] == leaf  # E3: not completed by step 2
-    assert notify["mesg"] == {"type": "notify", "root": leaf}
-    assert stored_callbacks(server, leaf) == []
+    assert notify[0] == 1 and notify[4] == leaf  # E3: not completed by step 2
+    assert json.loads(notify[5]) == {"type": "notify", "root": leaf}
+    assert callbacks_left == 0
 
 
 async def test_timeouts_fire_callbacks_lazily_and_eagerly(live):

@@ -826,3 +826,16 @@ async def test_server_process_delivers_and_redelivers_without_help(server_factor
         async with Worker(f"{server.poll_url}/g/w2") as w2:
             again = await w2.next_event(within=5.0)
         assert again["task"]["counter"] == 2
+
+
+async def test_concurrent_claims_have_one_winner(live):
+    import asyncio
+
+    for index in range(10):
+        await create(live, f"race{index}")
+    for index in range(10):
+        answers = await asyncio.gather(
+            *(claim(live, f"__invoke:race{index}", pid=f"p{n}") for n in range(8))
+        )
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [201] + [403] * 7

@@ -254,8 +254,16 @@ async def test_worker_resolves_root_then_completes_task(live):  # E4
     await create(live, "wf")
     await claim(live, "__invoke:wf")
     assert (await resolve(live, "wf")).status_code == 201
-    assert (await task(live, "__invoke:wf"))["state"] == "COMPLETED"
-    assert (await complete_task(live, "__invoke:wf")).status_code == 200
+    got = await task(live, "__invoke:wf")
+    assert (got["state"], got.get("processId"), got["ttl"], got["expiresAt"]) == (
+        "COMPLETED",
+        None,
+        0,
+        0,
+    )
+    response = await complete_task(live, "__invoke:wf")
+    assert response.status_code == 200
+    assert "processId" not in response.json()
 
 
 async def test_drop_table(live):

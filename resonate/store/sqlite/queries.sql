@@ -53,7 +53,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING
 
 -- name: complete_root_tasks
-UPDATE tasks SET state = 8, completed_on = ?
+UPDATE tasks SET state = 8, process_id = NULL, attempt = 0, ttl = 0, expires_at = 0,
+                 completed_on = ?
 WHERE root_promise_id = ? AND state IN (1, 2, 4)
 
 -- name: tasks_from_callbacks

@@ -30,6 +30,10 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 JsonObject = dict[str, Any]
 CompletionState = Literal["RESOLVED", "REJECTED", "REJECTED_CANCELED"]
 SearchState = Literal["pending", "resolved", "rejected"]
+TaskSearchState = Literal["init", "enqueued", "claimed", "completed", "timedout"]
+# A recv: a logical name or URL (`default`, `poll://any@group`, `http://…`), or a physical
+# `{"type": …, "data": …}` object (http-api.md §4.5).
+Recv = str | Mapping[str, Any]
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -240,6 +244,72 @@ def search_promises_request(
     return ApiRequest("GET", "/promises", params=params)
 
 
+def create_callback_request(
+    promise_id: str, root_promise_id: str, recv: Recv, timeout: int
+) -> ApiRequest:
+    """Register a resume callback on `promise_id` (§3.1); `timeout` is absolute ms."""
+    body: JsonObject = {
+        "rootPromiseId": root_promise_id,
+        "recv": _recv_json(recv),
+        "timeout": timeout,
+    }
+    return ApiRequest("POST", f"/promises/callback/{path_segment(promise_id)}", json=body)
+
+
+def create_subscription_request(promise_id: str, id: str, recv: Recv, timeout: int) -> ApiRequest:
+    """Subscribe `id` to the completion of `promise_id` (§3.2); `timeout` is absolute ms."""
+    body: JsonObject = {"id": id, "recv": _recv_json(recv), "timeout": timeout}
+    return ApiRequest("POST", f"/promises/subscribe/{path_segment(promise_id)}", json=body)
+
+
+def _recv_json(recv: Recv) -> str | JsonObject:
+    return recv if isinstance(recv, str) else dict(recv)
+
+
+def get_task_request(task_id: str) -> ApiRequest:
+    return ApiRequest("GET", f"/tasks/{path_segment(task_id)}")
+
+
+def search_tasks_request(
+    id: str = "*",
+    state: TaskSearchState | None = None,
+    process_id: str | None = None,
+    root_promise_id: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> ApiRequest:
+    if cursor:
+        return ApiRequest("GET", "/tasks", params=(("cursor", cursor),))
+    params: tuple[tuple[str, str], ...] = (("id", id),)
+    if state:
+        params += (("state", state),)
+    if process_id:
+        params += (("processId", process_id),)
+    if root_promise_id:
+        params += (("rootPromiseId", root_promise_id),)
+    if limit is not None:
+        params += (("limit", str(limit)),)
+    return ApiRequest("GET", "/tasks", params=params)
+
+
+def claim_task_request(task_id: str, counter: int, process_id: str, ttl: int) -> ApiRequest:
+    """Claim a task for `process_id`; `ttl` is the lease in relative ms (§4.8)."""
+    body: JsonObject = {"id": task_id, "counter": counter, "processId": process_id, "ttl": ttl}
+    return ApiRequest("POST", "/tasks/claim", json=body)
+
+
+def complete_task_request(task_id: str, counter: int) -> ApiRequest:
+    return ApiRequest("POST", "/tasks/complete", json={"id": task_id, "counter": counter})
+
+
+def drop_task_request(task_id: str, counter: int) -> ApiRequest:
+    return ApiRequest("POST", "/tasks/drop", json={"id": task_id, "counter": counter})
+
+
+def heartbeat_tasks_request(process_id: str) -> ApiRequest:
+    return ApiRequest("POST", "/tasks/heartbeat", json={"processId": process_id})
+
+
 def parse_response(status: int, content: bytes, reason: str = "") -> ApiResponse:
     """Turn an HTTP answer into an `ApiResponse`, or raise `ApiError`/`UnexpectedResponse`."""
     body: Any = None
@@ -397,6 +467,69 @@ class ResonateClient:
             if not cursor:
                 return
 
+    def create_callback(
+        self, promise_id: str, root_promise_id: str, recv: Recv, timeout: int
+    ) -> ApiResponse:
+        """`body` is `{"callback": Callback | None, "promise": Promise}`; `timeout` absolute ms."""
+        return self.send(create_callback_request(promise_id, root_promise_id, recv, timeout))
+
+    def create_subscription(
+        self, promise_id: str, id: str, recv: Recv, timeout: int
+    ) -> ApiResponse:
+        """`body` is `{"callback": Callback | None, "promise": Promise}`; `timeout` absolute ms."""
+        return self.send(create_subscription_request(promise_id, id, recv, timeout))
+
+    def get_task(self, id: str) -> ApiResponse:
+        """The extended task object (http-api.md §4.10)."""
+        return self.send(get_task_request(id))
+
+    def search_tasks(
+        self,
+        id: str = "*",
+        state: TaskSearchState | None = None,
+        process_id: str | None = None,
+        root_promise_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ApiResponse:
+        """One page: `body` is `{"cursor": str | None, "tasks": [...]}`."""
+        return self.send(
+            search_tasks_request(id, state, process_id, root_promise_id, limit, cursor)
+        )
+
+    def iter_tasks(
+        self,
+        id: str = "*",
+        state: TaskSearchState | None = None,
+        process_id: str | None = None,
+        root_promise_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Iterator[JsonObject]:
+        """Every matching task, following cursors until the last page."""
+        while True:
+            page = self.search_tasks(id, state, process_id, root_promise_id, limit, cursor).body
+            yield from page_items(page, "tasks")
+            cursor = page.get("cursor")
+            if not cursor:
+                return
+
+    def claim_task(self, id: str, counter: int, process_id: str, ttl: int) -> ApiResponse:
+        """`body` is `{"type", "promises": {"root": {...}, "leaf"?: {...}}}`; `ttl` relative ms."""
+        return self.send(claim_task_request(id, counter, process_id, ttl))
+
+    def complete_task(self, id: str, counter: int) -> ApiResponse:
+        """201 with the task when completed now, 200 when it had already ended."""
+        return self.send(complete_task_request(id, counter))
+
+    def drop_task(self, id: str, counter: int) -> ApiResponse:
+        """201 when the claim was given back, 200 when the task was not claimed; no body."""
+        return self.send(drop_task_request(id, counter))
+
+    def heartbeat_tasks(self, process_id: str) -> ApiResponse:
+        """`body` is `{"tasksAffected": int}`."""
+        return self.send(heartbeat_tasks_request(process_id))
+
 
 class AsyncResonateClient:
     """Asynchronous twin of `ResonateClient`, for the TUI."""
@@ -493,6 +626,63 @@ class AsyncResonateClient:
             cursor = page.get("cursor")
             if not cursor:
                 return
+
+    async def create_callback(
+        self, promise_id: str, root_promise_id: str, recv: Recv, timeout: int
+    ) -> ApiResponse:
+        return await self.send(create_callback_request(promise_id, root_promise_id, recv, timeout))
+
+    async def create_subscription(
+        self, promise_id: str, id: str, recv: Recv, timeout: int
+    ) -> ApiResponse:
+        return await self.send(create_subscription_request(promise_id, id, recv, timeout))
+
+    async def get_task(self, id: str) -> ApiResponse:
+        return await self.send(get_task_request(id))
+
+    async def search_tasks(
+        self,
+        id: str = "*",
+        state: TaskSearchState | None = None,
+        process_id: str | None = None,
+        root_promise_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ApiResponse:
+        return await self.send(
+            search_tasks_request(id, state, process_id, root_promise_id, limit, cursor)
+        )
+
+    async def iter_tasks(
+        self,
+        id: str = "*",
+        state: TaskSearchState | None = None,
+        process_id: str | None = None,
+        root_promise_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AsyncIterator[JsonObject]:
+        while True:
+            response = await self.search_tasks(
+                id, state, process_id, root_promise_id, limit, cursor
+            )
+            for item in page_items(response.body, "tasks"):
+                yield item
+            cursor = response.body.get("cursor")
+            if not cursor:
+                return
+
+    async def claim_task(self, id: str, counter: int, process_id: str, ttl: int) -> ApiResponse:
+        return await self.send(claim_task_request(id, counter, process_id, ttl))
+
+    async def complete_task(self, id: str, counter: int) -> ApiResponse:
+        return await self.send(complete_task_request(id, counter))
+
+    async def drop_task(self, id: str, counter: int) -> ApiResponse:
+        return await self.send(drop_task_request(id, counter))
+
+    async def heartbeat_tasks(self, process_id: str) -> ApiResponse:
+        return await self.send(heartbeat_tasks_request(process_id))
 
 
 def page_items(page: Any, items_key: str) -> list[JsonObject]:

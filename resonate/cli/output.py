@@ -118,10 +118,14 @@ class ResourceView:
     time_fields: frozenset[str] = frozenset()
     value_fields: frozenset[str] = frozenset()
     tag_fields: frozenset[str] = frozenset({"tags"})
+    # Time fields where 0 means "not set" (a task's `expiresAt`), shown as `none`.
+    unset_when_zero: frozenset[str] = frozenset()
 
     def field_text(self, name: str, field_value: Any, now: int) -> str:
         if field_value is None:
             return ""
+        if name in self.unset_when_zero and field_value == 0:
+            return "none"
         if name in self.time_fields and isinstance(field_value, int):
             return format_timestamp(field_value, now)
         if name in self.value_fields and isinstance(field_value, Mapping):
@@ -152,6 +156,47 @@ PROMISE_VIEW = ResourceView(
     ),
     time_fields=frozenset({"timeout", "createdOn", "completedOn"}),
     value_fields=frozenset({"param", "value"}),
+)
+
+
+def _task_expiry(task: JsonObject, now: int) -> str:
+    """`expiresAt` of a live task (not before / claim deadline / lease end); 0 means none.
+
+    It means nothing once the task has ended, whatever value it kept.
+    """
+    moment = task.get("expiresAt")
+    if task.get("state") in ("COMPLETED", "TIMEDOUT") or not isinstance(moment, int) or not moment:
+        return ""
+    return format_timestamp(moment, now)
+
+
+# The extended task of `GET /tasks` (http-api.md §4.10), and the plain task object of a complete.
+TASK_VIEW = ResourceView(
+    items_key="tasks",
+    id_key="id",
+    columns=(
+        Column("ID", lambda task, _now: str(task.get("id", ""))),
+        Column("STATE", lambda task, _now: str(task.get("state", ""))),
+        Column("COUNTER", lambda task, _now: str(task.get("counter", ""))),
+        Column("PROCESS", lambda task, _now: str(task.get("processId", ""))),
+        Column("ROOT", lambda task, _now: str(task.get("rootPromiseId", ""))),
+        Column("EXPIRES", _task_expiry),
+    ),
+    time_fields=frozenset({"timeout", "expiresAt", "createdOn", "completedOn"}),
+    unset_when_zero=frozenset({"expiresAt"}),
+)
+
+# The callback object of a callback or subscription registration (http-api.md §3.1).
+CALLBACK_VIEW = ResourceView(
+    items_key="callbacks",
+    id_key="id",
+    columns=(
+        Column("ID", lambda callback, _now: str(callback.get("id", ""))),
+        Column("PROMISE", lambda callback, _now: str(callback.get("promiseId", ""))),
+        Column("ROOT", lambda callback, _now: str(callback.get("rootPromiseId", ""))),
+        _time_column("TIMEOUT", "timeout"),
+    ),
+    time_fields=frozenset({"timeout", "createdOn"}),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,10 +17,10 @@ from resonate.cli.arguments import (
 )
 from resonate.cli.errors import Aborted, ConfirmationRequired
 from resonate.cli.options import GlobalOptions, client_command
-from resonate.cli.output import PROMISE_VIEW, now_ms
+from resonate.cli.output import CALLBACK_VIEW, PROMISE_VIEW, OutputFormat, now_ms
 
 if TYPE_CHECKING:
-    from resonate.client import ApiResponse, CompletionState, SearchState
+    from resonate.client import ApiResponse, CompletionState, Recv, SearchState
 
 app = typer.Typer(
     name="promises",
@@ -63,20 +64,65 @@ StrictOption = Annotated[
     bool, typer.Option("--strict", help="Deduplicate only when the stored state matches.")
 ]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+RecvOption = Annotated[
+    str,
+    typer.Option(
+        "--recv",
+        metavar="RECV",
+        help="Where to send the task: a logical recv (default, poll://any@group, http://…) "
+        'or a JSON object {"type": …, "data": …}.',
+    ),
+]
+RegistrationTimeoutOption = Annotated[
+    str,
+    typer.Option(
+        "--timeout",
+        "-t",
+        metavar="DURATION",
+        help="Time until the resulting task times out (250ms, 30s, 1m, 1h30m).",
+        show_default=False,
+    ),
+]
 
 
-def _key_values(pairs: list[str] | None, option: str) -> dict[str, str]:
+def key_values(pairs: list[str] | None, option: str) -> dict[str, str]:
     try:
         return parse_key_values(pairs or [])
     except ValueError as error:
         raise usage_error(error, option) from None
 
 
+def deadline(duration: str, option: str) -> int:
+    """`now + duration` in absolute ms, for the timeouts the API takes as deadlines."""
+    try:
+        return now_ms() + parse_duration(duration)
+    except ValueError as error:
+        raise usage_error(error, option) from None
+
+
+def parse_recv(text: str, option: str = "--recv") -> Recv:
+    """A logical recv as given, or a physical recv written as a JSON object."""
+    if not text.strip():
+        raise typer.BadParameter("a recv must not be empty", param_hint=f"'{option}'")
+    if not text.lstrip().startswith("{"):
+        return text
+    try:
+        recv = json.loads(text)
+    except ValueError as error:
+        raise typer.BadParameter(f"invalid JSON: {error}", param_hint=f"'{option}'") from None
+    if not isinstance(recv, dict) or not isinstance(recv.get("type"), str) or not recv["type"]:
+        raise typer.BadParameter(
+            'a physical recv is a JSON object {"type": …, "data": …}',
+            param_hint=f"'{option}'",
+        )
+    return recv
+
+
 def _value(data: str | None, data_file: str | None, headers: list[str] | None) -> dict[str, Any]:
     """The API value from `--data`/`--data-file` and `--header` (empty dict when none)."""
     from resonate.client import encode_value
 
-    value_headers = _key_values(headers, "--header")
+    value_headers = key_values(headers, "--header")
     try:
         raw = read_data(data, data_file)
     except ValueError as error:
@@ -84,7 +130,7 @@ def _value(data: str | None, data_file: str | None, headers: list[str] | None) -
     return encode_value(raw, value_headers)
 
 
-def _show_write_result(
+def show_write_result(
     options: GlobalOptions, response: ApiResponse, created_note: str, expected_state: str
 ) -> None:
     """The note (`created`/verb on 201, `deduplicated` on 200) and the promise."""
@@ -135,7 +181,7 @@ def create_promise(
         timeout_ms = parse_duration(timeout)
     except ValueError as error:
         raise usage_error(error, "--timeout") from None
-    tags = _key_values(tag, "--tag")
+    tags = key_values(tag, "--tag")
     param = _value(data, data_file, header)
     with options.client() as client:
         response = client.create_promise(
@@ -146,7 +192,7 @@ def create_promise(
             idempotency_key=idempotency_key,
             strict=strict,
         )
-    _show_write_result(options, response, "created", "PENDING")
+    show_write_result(options, response, "created", "PENDING")
 
 
 def _complete(
@@ -160,7 +206,7 @@ def _complete(
     with options.client() as client:
         response = client.complete_promise(promise_id, state, value, idempotency_key, strict)
     verb = {"RESOLVED": "resolved", "REJECTED": "rejected", "REJECTED_CANCELED": "canceled"}
-    _show_write_result(options, response, verb[state], state)
+    show_write_result(options, response, verb[state], state)
 
 
 @app.command("resolve")
@@ -251,7 +297,7 @@ def search_promises(
     ] = False,
 ) -> None:
     """Search promises by id pattern, state and tags (newest first)."""
-    tags = _key_values(tag, "--tag")
+    tags = key_values(tag, "--tag")
     search_state: SearchState | None = state.value if state else None
     with options.client() as client:
         if all_pages:
@@ -260,3 +306,76 @@ def search_promises(
         else:
             page = client.search_promises(pattern, search_state, tags, limit, cursor).body
     options.printer().show_page(page, PROMISE_VIEW)
+
+
+def _show_registration(options: GlobalOptions, response: ApiResponse) -> None:
+    """The note and the registration: the whole `{callback, promise}` body in the data formats,
+    the callback alone in table and id, or the promise when it had already completed."""
+    printer = options.printer()
+    body = response.body
+    callback = body.get("callback")
+    promise = body.get("promise") or {}
+    if response.created:
+        printer.note("created")
+    elif callback is not None:
+        printer.note("deduplicated")
+    else:
+        printer.note(f"not registered: the promise is already {promise.get('state')}")
+    if options.output not in (OutputFormat.table, OutputFormat.id):
+        printer.show_object(body, CALLBACK_VIEW)
+    elif callback is not None:
+        printer.show_object(callback, CALLBACK_VIEW)
+    elif options.output is OutputFormat.table:
+        printer.show_object(promise, PROMISE_VIEW)
+
+
+@app.command("callback")
+@client_command
+def create_callback(
+    options: GlobalOptions,
+    promise_id: PromiseId,
+    root_promise_id: Annotated[
+        str,
+        typer.Option(
+            "--root-promise-id",
+            "-r",
+            metavar="ID",
+            help="The root promise to resume when the promise completes.",
+            show_default=False,
+        ),
+    ],
+    timeout: RegistrationTimeoutOption,
+    recv: RecvOption = "default",
+) -> None:
+    """Register a resume callback on a promise."""
+    timeout_ms = deadline(timeout, "--timeout")
+    target = parse_recv(recv)
+    with options.client() as client:
+        response = client.create_callback(promise_id, root_promise_id, target, timeout_ms)
+    _show_registration(options, response)
+
+
+@app.command("subscribe")
+@client_command
+def create_subscription(
+    options: GlobalOptions,
+    promise_id: PromiseId,
+    subscription_id: Annotated[
+        str,
+        typer.Option(
+            "--id",
+            "-i",
+            metavar="SUBID",
+            help="The subscriber's id.",
+            show_default=False,
+        ),
+    ],
+    timeout: RegistrationTimeoutOption,
+    recv: RecvOption = "default",
+) -> None:
+    """Subscribe to a promise: one notify message when it completes."""
+    timeout_ms = deadline(timeout, "--timeout")
+    target = parse_recv(recv)
+    with options.client() as client:
+        response = client.create_subscription(promise_id, subscription_id, target, timeout_ms)
+    _show_registration(options, response)

@@ -310,6 +310,113 @@ def heartbeat_tasks_request(process_id: str) -> ApiRequest:
     return ApiRequest("POST", "/tasks/heartbeat", json={"processId": process_id})
 
 
+def get_lock_request(resource_id: str) -> ApiRequest:
+    return ApiRequest("GET", f"/locks/{path_segment(resource_id)}")
+
+
+def search_locks_request(
+    resource_id: str = "*",
+    process_id: str | None = None,
+    execution_id: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> ApiRequest:
+    if cursor:
+        return ApiRequest("GET", "/locks", params=(("cursor", cursor),))
+    params: tuple[tuple[str, str], ...] = (("resourceId", resource_id),)
+    if process_id:
+        params += (("processId", process_id),)
+    if execution_id:
+        params += (("executionId", execution_id),)
+    if limit is not None:
+        params += (("limit", str(limit)),)
+    return ApiRequest("GET", "/locks", params=params)
+
+
+def acquire_lock_request(
+    resource_id: str, execution_id: str, process_id: str, ttl: int
+) -> ApiRequest:
+    """Acquire or renew a lock; `ttl` is relative ms (§8.2)."""
+    body: JsonObject = {
+        "resourceId": resource_id,
+        "executionId": execution_id,
+        "processId": process_id,
+        "ttl": ttl,
+    }
+    return ApiRequest("POST", "/locks/acquire", json=body)
+
+
+def release_lock_request(resource_id: str, execution_id: str) -> ApiRequest:
+    body: JsonObject = {"resourceId": resource_id, "executionId": execution_id}
+    return ApiRequest("POST", "/locks/release", json=body)
+
+
+def heartbeat_locks_request(process_id: str) -> ApiRequest:
+    return ApiRequest("POST", "/locks/heartbeat", json={"processId": process_id})
+
+
+# --- schedules (http-api.md §7) -----------------------------------------------------------------
+
+
+def get_schedule_request(schedule_id: str) -> ApiRequest:
+    return ApiRequest("GET", f"/schedules/{path_segment(schedule_id)}")
+
+
+def create_schedule_request(
+    schedule_id: str,
+    cron: str,
+    promise_id: str,
+    promise_timeout: int,
+    description: str | None = None,
+    timezone: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    promise_param: Mapping[str, Any] | None = None,
+    promise_tags: Mapping[str, str] | None = None,
+    idempotency_key: str | None = None,
+) -> ApiRequest:
+    """Create a schedule; `promise_id` is a template, `promise_timeout` relative ms (§7.2)."""
+    body: JsonObject = {
+        "id": schedule_id,
+        "cron": cron,
+        "promiseId": promise_id,
+        "promiseTimeout": promise_timeout,
+    }
+    if description is not None:
+        body["description"] = description
+    if timezone:
+        body["timezone"] = timezone
+    if tags:
+        body["tags"] = dict(tags)
+    if promise_param:
+        body["promiseParam"] = dict(promise_param)
+    if promise_tags:
+        body["promiseTags"] = dict(promise_tags)
+    return ApiRequest(
+        "POST", "/schedules", headers=_write_headers(idempotency_key, strict=False), json=body
+    )
+
+
+def search_schedules_request(
+    id: str = "*",
+    tags: Mapping[str, str] | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> ApiRequest:
+    if cursor:
+        return ApiRequest("GET", "/schedules", params=(("cursor", cursor),))
+    params: tuple[tuple[str, str], ...] = (("id", id), *_tag_params(tags))
+    if limit is not None:
+        params += (("limit", str(limit)),)
+    return ApiRequest("GET", "/schedules", params=params)
+
+
+def delete_schedule_request(schedule_id: str) -> ApiRequest:
+    return ApiRequest("DELETE", f"/schedules/{path_segment(schedule_id)}")
+
+
+# --- end of schedules ---------------------------------------------------------------------------
+
+
 def parse_response(status: int, content: bytes, reason: str = "") -> ApiResponse:
     """Turn an HTTP answer into an `ApiResponse`, or raise `ApiError`/`UnexpectedResponse`."""
     body: Any = None
@@ -530,6 +637,116 @@ class ResonateClient:
         """`body` is `{"tasksAffected": int}`."""
         return self.send(heartbeat_tasks_request(process_id))
 
+    def get_lock(self, resource_id: str) -> ApiResponse:
+        """The lock object (http-api.md §8.1), also past its expiry until swept."""
+        return self.send(get_lock_request(resource_id))
+
+    def search_locks(
+        self,
+        resource_id: str = "*",
+        process_id: str | None = None,
+        execution_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ApiResponse:
+        """One page: `body` is `{"cursor": str | None, "locks": [...]}`, by resource id."""
+        return self.send(search_locks_request(resource_id, process_id, execution_id, limit, cursor))
+
+    def iter_locks(
+        self,
+        resource_id: str = "*",
+        process_id: str | None = None,
+        execution_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Iterator[JsonObject]:
+        """Every matching lock, following cursors until the last page."""
+        while True:
+            page = self.search_locks(resource_id, process_id, execution_id, limit, cursor).body
+            yield from page_items(page, "locks")
+            cursor = page.get("cursor")
+            if not cursor:
+                return
+
+    def acquire_lock(
+        self, resource_id: str, execution_id: str, process_id: str, ttl: int
+    ) -> ApiResponse:
+        """201 with the lock; 403 (40305) while another execution holds it. `ttl` relative ms."""
+        return self.send(acquire_lock_request(resource_id, execution_id, process_id, ttl))
+
+    def release_lock(self, resource_id: str, execution_id: str) -> ApiResponse:
+        """204 without a body; 404 (40402) unless this execution holds the lock."""
+        return self.send(release_lock_request(resource_id, execution_id))
+
+    def heartbeat_locks(self, process_id: str) -> ApiResponse:
+        """`body` is `{"locksAffected": int}`."""
+        return self.send(heartbeat_locks_request(process_id))
+
+    # --- schedules ---
+
+    def get_schedule(self, id: str) -> ApiResponse:
+        return self.send(get_schedule_request(id))
+
+    def create_schedule(
+        self,
+        id: str,
+        cron: str,
+        promise_id: str,
+        promise_timeout: int,
+        description: str | None = None,
+        timezone: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        promise_param: Mapping[str, Any] | None = None,
+        promise_tags: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> ApiResponse:
+        """201 with the schedule, 200 when the idempotency key matched the stored one."""
+        return self.send(
+            create_schedule_request(
+                id,
+                cron,
+                promise_id,
+                promise_timeout,
+                description,
+                timezone,
+                tags,
+                promise_param,
+                promise_tags,
+                idempotency_key,
+            )
+        )
+
+    def search_schedules(
+        self,
+        id: str = "*",
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ApiResponse:
+        """One page: `body` is `{"cursor": str | None, "schedules": [...]}`."""
+        return self.send(search_schedules_request(id, tags, limit, cursor))
+
+    def iter_schedules(
+        self,
+        id: str = "*",
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Iterator[JsonObject]:
+        """Every matching schedule, following cursors until the last page."""
+        while True:
+            page = self.search_schedules(id, tags, limit, cursor).body
+            yield from page_items(page, "schedules")
+            cursor = page.get("cursor")
+            if not cursor:
+                return
+
+    def delete_schedule(self, id: str) -> ApiResponse:
+        """204 without a body."""
+        return self.send(delete_schedule_request(id))
+
+    # --- end of schedules ---
+
 
 class AsyncResonateClient:
     """Asynchronous twin of `ResonateClient`, for the TUI."""
@@ -683,6 +900,110 @@ class AsyncResonateClient:
 
     async def heartbeat_tasks(self, process_id: str) -> ApiResponse:
         return await self.send(heartbeat_tasks_request(process_id))
+
+    async def get_lock(self, resource_id: str) -> ApiResponse:
+        return await self.send(get_lock_request(resource_id))
+
+    async def search_locks(
+        self,
+        resource_id: str = "*",
+        process_id: str | None = None,
+        execution_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ApiResponse:
+        return await self.send(
+            search_locks_request(resource_id, process_id, execution_id, limit, cursor)
+        )
+
+    async def iter_locks(
+        self,
+        resource_id: str = "*",
+        process_id: str | None = None,
+        execution_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AsyncIterator[JsonObject]:
+        while True:
+            response = await self.search_locks(resource_id, process_id, execution_id, limit, cursor)
+            for item in page_items(response.body, "locks"):
+                yield item
+            cursor = response.body.get("cursor")
+            if not cursor:
+                return
+
+    async def acquire_lock(
+        self, resource_id: str, execution_id: str, process_id: str, ttl: int
+    ) -> ApiResponse:
+        return await self.send(acquire_lock_request(resource_id, execution_id, process_id, ttl))
+
+    async def release_lock(self, resource_id: str, execution_id: str) -> ApiResponse:
+        return await self.send(release_lock_request(resource_id, execution_id))
+
+    async def heartbeat_locks(self, process_id: str) -> ApiResponse:
+        return await self.send(heartbeat_locks_request(process_id))
+
+    # --- schedules ---
+
+    async def get_schedule(self, id: str) -> ApiResponse:
+        return await self.send(get_schedule_request(id))
+
+    async def create_schedule(
+        self,
+        id: str,
+        cron: str,
+        promise_id: str,
+        promise_timeout: int,
+        description: str | None = None,
+        timezone: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        promise_param: Mapping[str, Any] | None = None,
+        promise_tags: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> ApiResponse:
+        return await self.send(
+            create_schedule_request(
+                id,
+                cron,
+                promise_id,
+                promise_timeout,
+                description,
+                timezone,
+                tags,
+                promise_param,
+                promise_tags,
+                idempotency_key,
+            )
+        )
+
+    async def search_schedules(
+        self,
+        id: str = "*",
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ApiResponse:
+        return await self.send(search_schedules_request(id, tags, limit, cursor))
+
+    async def iter_schedules(
+        self,
+        id: str = "*",
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AsyncIterator[JsonObject]:
+        while True:
+            page = (await self.search_schedules(id, tags, limit, cursor)).body
+            for item in page_items(page, "schedules"):
+                yield item
+            cursor = page.get("cursor")
+            if not cursor:
+                return
+
+    async def delete_schedule(self, id: str) -> ApiResponse:
+        return await self.send(delete_schedule_request(id))
+
+    # --- end of schedules ---
 
 
 def page_items(page: Any, items_key: str) -> list[JsonObject]:

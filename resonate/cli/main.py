@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperCommand
 
 from resonate import __version__
-from resonate.cli import invoke, promises, tasks, tree
+from resonate.cli import invoke, locks, promises, schedules, tasks, tree
 from resonate.cli.options import GlobalOptions, client_command, root_callback
 
 _RAW_ARGUMENTS: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -116,7 +116,9 @@ def config_show(ctx: typer.Context) -> None:
 # --- client commands ----------------------------------------------------------------------------
 
 app.add_typer(promises.app, name="promises")
+app.add_typer(schedules.app, name="schedules")
 app.add_typer(tasks.app, name="tasks")
+app.add_typer(locks.app, name="locks")
 app.command("invoke")(invoke.invoke_command)
 app.command("tree")(tree.tree_command)
 

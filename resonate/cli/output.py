@@ -199,6 +199,39 @@ CALLBACK_VIEW = ResourceView(
     time_fields=frozenset({"timeout", "createdOn"}),
 )
 
+# The lock object (http-api.md §8.1); `id` output prints the resource id (cli.md §2).
+LOCK_VIEW = ResourceView(
+    items_key="locks",
+    id_key="resourceId",
+    columns=(
+        Column("RESOURCE", lambda lock, _now: str(lock.get("resourceId", ""))),
+        Column("EXECUTION", lambda lock, _now: str(lock.get("executionId", ""))),
+        Column("PROCESS", lambda lock, _now: str(lock.get("processId", ""))),
+        _time_column("EXPIRES", "expiresAt"),
+    ),
+    time_fields=frozenset({"expiresAt"}),
+)
+
+# --- schedules (cli.md §6, http-api.md §7.1) ---
+
+# `promiseTimeout` is relative ms (not a time); `lastRunTime` is absent until the first firing.
+SCHEDULE_VIEW = ResourceView(
+    items_key="schedules",
+    id_key="id",
+    columns=(
+        Column("ID", lambda schedule, _now: str(schedule.get("id", ""))),
+        Column("CRON", lambda schedule, _now: str(schedule.get("cron", ""))),
+        _time_column("NEXT RUN", "nextRunTime"),
+        _time_column("LAST RUN", "lastRunTime"),
+        Column("PROMISE ID", lambda schedule, _now: str(schedule.get("promiseId", ""))),
+    ),
+    time_fields=frozenset({"nextRunTime", "lastRunTime", "createdOn"}),
+    value_fields=frozenset({"promiseParam"}),
+    tag_fields=frozenset({"tags", "promiseTags"}),
+)
+
+# --- end of schedules ---
+
 
 # --- printing -----------------------------------------------------------------------------------
 

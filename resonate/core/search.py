@@ -78,7 +78,7 @@ def promise_cursor(query: PromiseQuery, last_sort_id: int) -> str:
     )
 
 
-def _is_text(value: Any) -> bool:
+def is_text(value: Any) -> bool:
     """A string the store can hold: JSON escapes could smuggle in unpaired surrogates."""
     if not isinstance(value, str):
         return False
@@ -95,11 +95,11 @@ def promise_query_from_cursor(cursor: str) -> PromiseQuery:
         pattern, state, tags = data["id"], data["state"], data["tags"]
         limit, before = data["limit"], data["before"]
         valid = (
-            _is_text(pattern)
+            is_text(pattern)
             and pattern
             and (state is None or (isinstance(state, str) and state in SEARCH_STATES))
             and isinstance(tags, dict)
-            and all(_is_text(k) and _is_text(v) for k, v in tags.items())
+            and all(is_text(k) and is_text(v) for k, v in tags.items())
             and type(limit) is int
             and 0 < limit <= MAX_LIMIT
             and type(before) is int
@@ -180,11 +180,11 @@ def task_query_from_cursor(cursor: str) -> TaskQuery:
         pattern, state, limit, before = data["id"], data["state"], data["limit"], data["before"]
         process_id, root = data["processId"], data["rootPromiseId"]
         valid = (
-            _is_text(pattern)
+            is_text(pattern)
             and pattern
             and (state is None or state in TASK_STATE_NAMES)
-            and (process_id is None or _is_text(process_id))
-            and (root is None or _is_text(root))
+            and (process_id is None or is_text(process_id))
+            and (root is None or is_text(root))
             and type(limit) is int
             and 0 < limit <= MAX_LIMIT
             and type(before) is int
@@ -195,3 +195,42 @@ def task_query_from_cursor(cursor: str) -> TaskQuery:
     if not valid:
         raise bad_request("The cursor is invalid.")
     return TaskQuery(pattern, state, process_id, root, limit, before)
+
+
+# ---- schedules (http-api.md §7.5) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleQuery:
+    id: str
+    tags: dict[str, str] = field(default_factory=dict)
+    limit: int = DEFAULT_LIMIT
+    before_sort_id: int | None = None
+
+
+def schedule_cursor(query: ScheduleQuery, last_sort_id: int) -> str:
+    return encode_cursor(
+        "schedules",
+        {"id": query.id, "tags": query.tags, "limit": query.limit, "before": last_sort_id},
+    )
+
+
+def schedule_query_from_cursor(cursor: str) -> ScheduleQuery:
+    data = decode_cursor("schedules", cursor)
+    try:
+        pattern, tags, limit, before = data["id"], data["tags"], data["limit"], data["before"]
+        valid = (
+            is_text(pattern)
+            and pattern
+            and isinstance(tags, dict)
+            and all(is_text(k) and is_text(v) for k, v in tags.items())
+            and type(limit) is int
+            and 0 < limit <= MAX_LIMIT
+            and type(before) is int
+            and INT64_MIN <= before <= INT64_MAX
+        )
+    except KeyError:
+        valid = False
+    if not valid:
+        raise bad_request("The cursor is invalid.")
+    return ScheduleQuery(pattern, tags, limit, before)

@@ -18,7 +18,14 @@ from resonate.server.delivery.poll import PollHub, create_poll_app
 from resonate.server.delivery.push import HttpPush
 from resonate.server.http.app import create_api_app, create_metrics_app
 from resonate.server.http.routes import Context
-from resonate.server.loops import EnqueueLoop, Loop, PromiseTimeoutLoop, TaskTimeoutLoop
+from resonate.server.loops import (
+    EnqueueLoop,
+    LockTimeoutLoop,
+    Loop,
+    PromiseTimeoutLoop,
+    ScheduleLoop,
+    TaskTimeoutLoop,
+)
 from resonate.server.metrics import Metrics
 from resonate.store.base import Event, Store, StoreUnavailable
 from resonate.store.sqlite.store import SqliteStore
@@ -60,6 +67,8 @@ class Server:
         self.timeout_loop: PromiseTimeoutLoop | None = None
         self.enqueue_loop: EnqueueLoop | None = None
         self.task_timeout_loop: TaskTimeoutLoop | None = None
+        self.lock_timeout_loop: LockTimeoutLoop | None = None
+        self.schedule_loop: ScheduleLoop | None = None
         self.poll: PollHub | None = None
         self.push: HttpPush | None = None
         self._runners: list[web.AppRunner] = []
@@ -102,7 +111,13 @@ class Server:
 
     @property
     def loops(self) -> list[Loop]:
-        loops: list[Loop | None] = [self.timeout_loop, self.enqueue_loop, self.task_timeout_loop]
+        loops: list[Loop | None] = [
+            self.timeout_loop,
+            self.enqueue_loop,
+            self.task_timeout_loop,
+            self.lock_timeout_loop,
+            self.schedule_loop,
+        ]
         return [loop for loop in loops if loop is not None]
 
     async def start(self, *, background: bool = True) -> None:
@@ -148,6 +163,16 @@ class Server:
             **task_options,
         )
         self.task_timeout_loop = TaskTimeoutLoop(store, self.clock, **task_options)
+        self.lock_timeout_loop = LockTimeoutLoop(store, self.clock, **loop_options)
+        self.schedule_loop = ScheduleLoop(
+            store,
+            self.clock,
+            router=self.context.router,
+            max_catch_up=config["system.scheduleMaxCatchUp"],
+            batch_size=config["system.scheduleBatchSize"],
+            max_iterations=config["system.scheduleMaxIterations"],
+            **loop_options,
+        )
         drain_seconds = self.config["api.http.timeout"] / 1000
         api = create_api_app(
             self.context, max_body_size=self.config["api.http.maxBodySize"], metrics=self.metrics

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from functools import partial
 
 from resonate.core.clock import Clock
-from resonate.core.routing import Sender
-from resonate.server import promises, tasks
+from resonate.core.routing import Router, Sender
+from resonate.server import locks, promises, schedules, tasks
 from resonate.server.delivery.base import Plugin
 from resonate.server.metrics import Metrics
 from resonate.store.base import Store
@@ -23,6 +23,9 @@ log = logging.getLogger("resonate.loops")
 
 class Loop:
     name = "loop"
+    # A pass ends with a short batch; loops whose batches stay short while work remains
+    # (one slot per schedule per batch) continue while a batch found anything.
+    continue_while_any = False
 
     def __init__(
         self,
@@ -58,7 +61,7 @@ class Loop:
                 for _ in range(self.max_iterations):
                     count = await self.run_batch()
                     total += count
-                    if count < self.batch_size:
+                    if count == 0 or (count < self.batch_size and not self.continue_while_any):
                         break
             except Exception:
                 status = "error"
@@ -115,6 +118,38 @@ class PromiseTimeoutLoop(Loop):
         return max(0.0, min(self.signal_timeout, delay))
 
 
+class ScheduleLoop(Loop):
+    """Fires due schedules (http-api.md §7.6): one slot per schedule per batch, so missed slots
+    fire one by one, in order, within one pass."""
+
+    name = "schedule_promises"
+    continue_while_any = True
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        router: Router,
+        max_catch_up: int = 0,
+        **options: int | Metrics | None,
+    ) -> None:
+        super().__init__(store, clock, **options)  # type: ignore[arg-type]
+        self.router = router
+        self.max_catch_up = max_catch_up
+
+    async def run_batch(self) -> int:
+        return await self.store.run(
+            partial(
+                schedules.fire_due_schedules,
+                clock=self.clock,
+                limit=self.batch_size,
+                router=self.router,
+                max_catch_up=self.max_catch_up,
+            )
+        )
+
+
 class TaskTimeoutLoop(Loop):
     """Re-issues tasks whose claim deadline or lease passed and times out expired ones
     (http-api.md §4.7)."""
@@ -125,6 +160,24 @@ class TaskTimeoutLoop(Loop):
         return await self.store.run(
             partial(tasks.time_out_tasks, clock=self.clock, limit=self.batch_size)
         )
+
+
+class LockTimeoutLoop(Loop):
+    """Deletes locks past their expiry (http-api.md §8.4). Each pass also re-counts the locks
+    held, so the gauge stays right across restarts and servers sharing one database."""
+
+    name = "timeout_locks"
+
+    async def run_batch(self) -> int:
+        return await self.store.run(
+            partial(locks.time_out_locks, clock=self.clock, limit=self.batch_size)
+        )
+
+    async def run_once(self) -> int:
+        swept = await super().run_once()
+        if self.metrics is not None:
+            self.metrics.locks_held.set(await self.store.run(locks.count_locks))
+        return swept
 
 
 class EnqueueLoop(Loop):

@@ -70,6 +70,26 @@ class Metrics:
             "promises", "Promises created and completed, by state", ["state"], registry=registry
         )
         self.tasks = Counter("tasks", "Task state changes, by state", ["state"], registry=registry)
+        self.locks = Counter(
+            "locks", "Locks acquired, released and expired", ["state"], registry=registry
+        )
+        self.lock_acquires = Counter(
+            "lock_acquires",
+            "Lock acquire requests by outcome (acquired, refreshed, taken_over, refused)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.locks_held = Gauge("locks_held", "Locks currently held", registry=registry)
+        self.schedules = Counter(
+            "schedules", "Schedules created and deleted", ["state"], registry=registry
+        )
+        self.schedule_firings = Counter(
+            "schedule_firings",
+            "Schedule slots by outcome: created (a promise), skipped (its id existed), "
+            "missed (beyond system.scheduleMaxCatchUp after downtime)",
+            ["outcome"],
+            registry=registry,
+        )
         self.plugin_connections = Gauge(
             "aio_plugin_connections", "Open transport connections", ["type"], registry=registry
         )
@@ -138,6 +158,28 @@ class Metrics:
                 self.promises.labels(event.name).inc()
             elif event.kind == "task":
                 self.tasks.labels(event.name).inc()
+            elif event.kind == "schedule":
+                self.schedules.labels(event.name).inc(event.count)
+            elif event.kind == "schedule_firing":
+                self.schedule_firings.labels(event.name).inc(event.count)
+            elif event.kind == "lock":
+                self._observe_lock(event.name, event.count)
+
+    def _observe_lock(self, name: str, count: int) -> None:
+        """A lock event: `lock_acquires_total` for acquires, `locks_total` per state, and the
+        held gauge (re-counted by every sweep pass). A takeover ends an expired lock and starts
+        a new one: `expired` and `acquired` both count it, and the gauge does not move."""
+        if name in ("released", "expired"):
+            self.locks.labels(name).inc(count)
+            self.locks_held.dec(count)
+            return
+        self.lock_acquires.labels(name).inc()
+        if name == "acquired":
+            self.locks.labels("acquired").inc()
+            self.locks_held.inc()
+        elif name == "taken_over":
+            self.locks.labels("expired").inc()
+            self.locks.labels("acquired").inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from resonate.core.callback import Callback
+from resonate.core.lock import Lock, LockQuery
 from resonate.core.promise import Promise, PromiseState, Value
-from resonate.core.search import PromiseQuery, TaskQuery
+from resonate.core.schedule import Schedule
+from resonate.core.search import PromiseQuery, ScheduleQuery, TaskQuery
 from resonate.core.task import Task
 
 T = TypeVar("T")
@@ -28,8 +30,9 @@ T = TypeVar("T")
 class Event:
     """Something that happened inside a committed transaction (for metrics and wake-ups)."""
 
-    kind: str  # "promise" | "task"
+    kind: str  # "promise" | "task" | "schedule" | "schedule_firing" | "lock"
     name: str  # e.g. "created", "resolved", "rejected_timedout"; for tasks the tasks_total state
+    count: int = 1
 
 
 class Transaction(Protocol):
@@ -101,6 +104,47 @@ class Transaction(Protocol):
 
     async def expired_tasks(self, now: int, limit: int) -> list[Task]:
         """ENQUEUED or CLAIMED tasks whose claim deadline or lease passed, or that timed out."""
+
+    # ---- locks (http-api.md §8) ----
+
+    async def get_lock(self, resource_id: str) -> Lock | None: ...
+
+    async def acquire_lock(self, lock: Lock, now: int) -> bool:
+        """Write ``lock`` over the resource's lock only when there is none, it is held by the
+        same execution, or it expired by ``now`` (D5); False when another execution holds it."""
+
+    async def release_lock(self, resource_id: str, execution_id: str) -> bool:
+        """Delete the lock if this execution holds it; False when there was no such lock."""
+
+    async def heartbeat_locks(self, process_id: str, now: int) -> int:
+        """Set ``expires_at = now + ttl`` on every lock of the process; how many there were."""
+
+    async def search_locks(self, query: LockQuery) -> list[Lock]:
+        """A page of locks, by resource id ascending, after the query's position."""
+
+    async def delete_expired_locks(self, now: int, limit: int) -> int:
+        """Delete up to ``limit`` locks with ``expires_at <= now``; how many were deleted."""
+
+    async def count_locks(self) -> int: ...
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None: ...
+
+    async def insert_schedule(self, schedule: Schedule) -> bool:
+        """Insert unless the id exists; False when it does."""
+
+    async def delete_schedule(self, schedule_id: str) -> bool: ...
+
+    async def search_schedules(self, query: ScheduleQuery) -> list[tuple[int, Schedule]]:
+        """A page of (sort id, schedule), newest first, after the query's position."""
+
+    async def due_schedules(self, now: int, limit: int) -> list[Schedule]:
+        """Schedules with ``next_run_time <= now``, by (next run time, creation order)."""
+
+    async def advance_schedule(
+        self, schedule_id: str, expected_next: int, last_run_time: int, next_run_time: int
+    ) -> bool:
+        """Move a schedule to its next slot if its next run time is still ``expected_next``
+        (so two loops or two servers never fire one slot twice)."""
 
 
 Operation = Callable[[Transaction], Awaitable[T]]

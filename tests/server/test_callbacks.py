@@ -90,9 +90,9 @@ def test_b4_completed_leaf_registers_nothing(api, uid, server, before):
 
 def test_b5_overdue_leaf_registers_without_lazy_timeout_and_fires_on_timeout(api, uid, server):
     leaf, root = f"{uid}-leaf", f"{uid}-root"
-    setup(api, root, "P")  # a pending root: the server's enqueue loop keeps the task INIT
+    setup(api, root, "P")  # a pending root, and a group nobody listens to: the task stays INIT
     setup(api, leaf, "P!")
-    response = callback(api, leaf, root)
+    response = callback(api, leaf, root, recv=f"poll://any@{uid}")
     assert response.status_code == 201
     assert response.json()["promise"]["state"] == "PENDING"
     assert api.get(f"/promises/{leaf}").json()["state"] == "REJECTED_TIMEDOUT"

@@ -273,6 +273,7 @@ DEFAULTS = [
     ("system.promiseMaxIterations", 1000),
     ("system.scheduleBatchSize", 100),
     ("system.scheduleMaxIterations", 1000),
+    ("system.scheduleMaxCatchUp", 100),
     ("system.taskBatchSize", 100),
     ("system.taskMaxIterations", 1000),
     ("metrics.enable", True),

@@ -36,11 +36,14 @@ def test_sigterm_drains_and_exits_zero(server_factory, tmp_path):
 def test_fresh_database_is_migrated_at_start(server_factory, tmp_path):
     server = server_factory(tmp_path).start()
     ready = httpx.get(server.url + "/readyz").json()
-    assert ready == {"status": "ok", "store": "sqlite", "schemaVersion": 1}
+    from resonate.store.migrations import load_migrations
+
+    latest = len(load_migrations("resonate.store.sqlite"))
+    assert ready == {"status": "ok", "store": "sqlite", "schemaVersion": latest}
 
 
 async def test_pending_migrations_refuse_to_start_and_migrate_up_applies_them(tmp_path):
-    """A database at version 1 opened by a server that knows version 2 (§15)."""
+    """A database at the latest version opened by a server that knows one more (§15)."""
     from resonate.store.base import MigrationError
     from resonate.store.migrations import Migration
     from resonate.store.sqlite.store import SqliteStore
@@ -51,16 +54,20 @@ async def test_pending_migrations_refuse_to_start_and_migrate_up_applies_them(tm
     await first.close()
 
     newer = SqliteStore(db)
-    newer.migrations.append(Migration(2, "add_note", "ALTER TABLE promises ADD COLUMN note TEXT"))
+    current = len(newer.migrations)
+    newer.migrations.append(
+        Migration(current + 1, "add_note", "ALTER TABLE promises ADD COLUMN note TEXT")
+    )
     try:
         await newer.open()
     except MigrationError as error:
         assert str(error) == (
-            'pending migrations (database at version 1, latest 2); run "resonate migrate up"'
+            f"pending migrations (database at version {current}, latest {current + 1}); "
+            'run "resonate migrate up"'
         )
     else:
         raise AssertionError("a database with pending migrations was opened")
-    assert [m.version for m in await newer.migrate_up()] == [2]
+    assert [m.version for m in await newer.migrate_up()] == [current + 1]
     assert (await newer.schema_status()).pending is False
     await newer.close()
 
@@ -75,7 +82,10 @@ def test_database_ahead_refuses_to_start(tmp_path):
     process = ServerProcess(tmp_path, db_path=db)
     result = subprocess.run(process.command(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert "version 99" in result.stderr and "(1)" in result.stderr
+    from resonate.store.migrations import load_migrations
+
+    latest = len(load_migrations("resonate.store.sqlite"))
+    assert "version 99" in result.stderr and f"({latest})" in result.stderr
 
 
 def test_migrate_status_dry_run_up(tmp_path):
@@ -95,8 +105,9 @@ def test_migrate_status_dry_run_up(tmp_path):
     up = resonate("migrate", "up", *args, cwd=tmp_path)
     assert up.returncode == 0, up.stderr
     assert "applied 001_initial_schema.sql" in up.stdout
+    assert "applied 002_schedule_timezone.sql" in up.stdout
     again = resonate("migrate", "status", *args, cwd=tmp_path)
-    assert "current version: 1" in again.stdout and "no pending migrations" in again.stdout
+    assert "current version: 2" in again.stdout and "no pending migrations" in again.stdout
 
 
 def test_address_in_use_exits_one(server, tmp_path):

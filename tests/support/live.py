@@ -64,7 +64,17 @@ class LiveServer:
         assert self.server.task_timeout_loop is not None
         return await self.server.task_timeout_loop.run_once()
 
+    async def time_out_locks(self) -> int:
+        """One pass of the lock sweep at the clock's current time."""
+        assert self.server.lock_timeout_loop is not None
+        return await self.server.lock_timeout_loop.run_once()
+
     @property
     def poll_url(self) -> str:
         assert self.server.poll_address is not None
         return f"http://127.0.0.1:{self.server.poll_address[1]}"
+
+    async def fire_schedules(self) -> int:
+        """One pass of the schedule loop at the clock's current time."""
+        assert self.server.schedule_loop is not None
+        return await self.server.schedule_loop.run_once()

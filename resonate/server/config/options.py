@@ -285,6 +285,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     _option("system.scheduleBatchSize", _I, 100, "schedule loop batch", **_AT_LEAST_ONE),
     _option("system.scheduleMaxIterations", _I, 1000, "schedule loop iterations", **_AT_LEAST_ONE),
+    _option(
+        "system.scheduleMaxCatchUp",
+        _I,
+        100,
+        "after downtime, fire at most this many missed slots per schedule (the most recent); "
+        "older ones are skipped and counted; 0 = fire them all",
+        minimum=0,
+    ),
     _option("system.taskBatchSize", _I, 100, "task loops batch", **_AT_LEAST_ONE),
     _option("system.taskMaxIterations", _I, 1000, "task loops iterations", **_AT_LEAST_ONE),
     _option("metrics.enable", _B, True, "Prometheus metrics listener"),

@@ -20,20 +20,24 @@ from resonate import __version__
 from resonate.core.callback import trace_head
 from resonate.core.clock import Clock
 from resonate.core.errors import Code, ResonateError, invalid
+from resonate.core.lock import LockQuery, lock_query_from_cursor
 from resonate.core.promise import COMPLETION_STATES, PromiseState
 from resonate.core.routing import Router
+from resonate.core.schedule import check_template
 from resonate.core.schema import Field, Kind, Schema, validate
 from resonate.core.search import (
     PromiseQuery,
+    ScheduleQuery,
     TaskQuery,
     parse_limit,
     parse_search_state,
     parse_tag_filters,
     parse_task_state,
     promise_query_from_cursor,
+    schedule_query_from_cursor,
     task_query_from_cursor,
 )
-from resonate.server import callbacks, promises, tasks
+from resonate.server import callbacks, locks, promises, schedules, tasks
 from resonate.server.delivery.poll import PollHub, stream_path
 from resonate.server.http.protocol import (
     fence,
@@ -518,6 +522,78 @@ async def search_tasks(ctx: Context, request: web.Request) -> web.Response:
     )
 
 
+# ---- locks (http-api.md §8): request bodies and handlers -------------------------------------
+
+_LOCK_REF = (
+    Field("resourceId", Kind.ID, required=True, description="The locked resource"),
+    Field("executionId", Kind.ID, required=True, description="The holder"),
+)
+ACQUIRE_LOCK = Schema(
+    "AcquireLockRequest",
+    (
+        *_LOCK_REF,
+        Field("processId", Kind.ID, required=True, description="The holder's process"),
+        Field("ttl", Kind.INT64, minimum=0, description="Lease in ms; absent means 0"),
+    ),
+)
+RELEASE_LOCK = Schema("ReleaseLockRequest", _LOCK_REF)
+HEARTBEAT_LOCKS = Schema("HeartbeatLocksRequest", (Field("processId", Kind.ID, required=True),))
+
+
+async def acquire_lock(ctx: Context, request: web.Request) -> web.Response:
+    body = validate(ACQUIRE_LOCK, await read_json_object(request))
+    command = locks.AcquireLock(
+        body["resourceId"], body["executionId"], body["processId"], body["ttl"] or 0
+    )
+    lock = await ctx.store.run(partial(locks.acquire_lock, clock=ctx.clock, request=command))
+    return json_response(201, lock.to_json())
+
+
+async def release_lock(ctx: Context, request: web.Request) -> web.Response:
+    body = validate(RELEASE_LOCK, await read_json_object(request))
+    await ctx.store.run(
+        partial(
+            locks.release_lock, resource_id=body["resourceId"], execution_id=body["executionId"]
+        )
+    )
+    return web.Response(status=204)
+
+
+async def heartbeat_locks(ctx: Context, request: web.Request) -> web.Response:
+    body = validate(HEARTBEAT_LOCKS, await read_json_object(request))
+    affected = await ctx.store.run(
+        partial(locks.heartbeat_locks, clock=ctx.clock, process_id=body["processId"])
+    )
+    return json_response(200, {"locksAffected": affected})
+
+
+async def read_lock(ctx: Context, request: web.Request) -> web.Response:
+    resource_id = path_id(request, "resourceId")
+    lock = await ctx.store.run(partial(locks.read_lock, resource_id=resource_id))
+    return json_response(200, lock.to_json())
+
+
+async def search_locks(ctx: Context, request: web.Request) -> web.Response:
+    params = request.query
+    cursor = params.get("cursor")
+    if cursor is not None:
+        query = lock_query_from_cursor(cursor)
+    else:
+        query = LockQuery(
+            resource_id=params.get("resourceId") or "*",
+            process_id=params.get("processId") or None,
+            execution_id=params.get("executionId") or None,
+            limit=parse_limit(params.get("limit")),
+        )
+    page = await ctx.store.run(partial(locks.search_locks, query=query))
+    return json_response(
+        200, {"cursor": page.cursor, "locks": [lock.to_json() for lock in page.locks]}
+    )
+
+
+# ---- handlers: the poll stream on the API port ------------------------------------------------
+
+
 async def poll(ctx: Context, request: web.Request) -> web.StreamResponse:
     if ctx.poll is None:
         raise ResonateError(Code.ROUTE_NOT_FOUND, "the poll transport is disabled")
@@ -525,6 +601,91 @@ async def poll(ctx: Context, request: web.Request) -> web.StreamResponse:
     return await ctx.poll.handle(
         request, stream_path(request, "/poll/"), extra_headers={"Resonate-Version": __version__}
     )
+
+
+# ---- schedules (http-api.md §7): request bodies and handlers ----------------------------------
+
+CREATE_SCHEDULE = Schema(
+    "CreateScheduleRequest",
+    (
+        Field("id", Kind.ID, required=True, description="Schedule id"),
+        Field("description", Kind.STRING, description="Free text (D2: `desc` is accepted too)"),
+        Field("desc", Kind.STRING, description="Deprecated spelling of description"),
+        Field(
+            "cron",
+            Kind.STRING,
+            required=True,
+            description="5 fields, 6 with leading seconds, @hourly-style descriptors, "
+            "@every <duration>; optional CRON_TZ=<zone> or TZ=<zone> prefix",
+        ),
+        Field("timezone", Kind.STRING, description="IANA zone of the cron (default UTC)"),
+        Field("tags", Kind.TAGS),
+        Field(
+            "promiseId",
+            Kind.ID,
+            required=True,
+            description="Template with {{.id}} and {{.timestamp}}",
+        ),
+        Field("promiseTimeout", Kind.INT64, minimum=0, description="Relative ms; absent 0"),
+        Field("promiseParam", Kind.VALUE),
+        Field("promiseTags", Kind.TAGS),
+    ),
+)
+
+
+async def create_schedule(ctx: Context, request: web.Request) -> web.Response:
+    body = validate(CREATE_SCHEDULE, await read_json_object(request))
+    if not body["cron"].strip():
+        raise invalid("cron", "The field cron must be a valid cron expression.")
+    command = schedules.CreateSchedule(
+        id=body["id"],
+        cron=body["cron"],
+        promise_id=check_template(body["promiseId"], body["id"]),
+        promise_timeout=body["promiseTimeout"] or 0,
+        description=body["description"] if body["description"] is not None else body["desc"],
+        timezone=body["timezone"] or None,
+        tags=body["tags"],
+        promise_param=body["promiseParam"],
+        promise_tags=body["promiseTags"],
+        idempotency_key=idempotency_key(request),
+    )
+    outcome = await ctx.store.run(
+        partial(schedules.create_schedule, clock=ctx.clock, request=command)
+    )
+    return json_response(201 if outcome.created else 200, outcome.schedule.to_json())
+
+
+async def read_schedule(ctx: Context, request: web.Request) -> web.Response:
+    schedule = await ctx.store.run(partial(schedules.read_schedule, schedule_id=path_id(request)))
+    return json_response(200, schedule.to_json())
+
+
+async def delete_schedule(ctx: Context, request: web.Request) -> web.Response:
+    await ctx.store.run(partial(schedules.delete_schedule, schedule_id=path_id(request)))
+    return web.Response(status=204)
+
+
+async def search_schedules(ctx: Context, request: web.Request) -> web.Response:
+    params = request.query
+    cursor = params.get("cursor")
+    if cursor is not None:
+        query = schedule_query_from_cursor(cursor)
+    else:
+        pattern = params.get("id", "")
+        if not pattern:
+            raise invalid("id", "The field id is required.")
+        query = ScheduleQuery(
+            id=pattern,
+            tags=parse_tag_filters(list(params.items())),
+            limit=parse_limit(params.get("limit")),
+        )
+    page = await ctx.store.run(partial(schedules.search_schedules, query=query))
+    return json_response(
+        200, {"cursor": page.cursor, "schedules": [s.to_json() for s in page.schedules]}
+    )
+
+
+# ---- end of schedules ----
 
 
 # ---- handlers: health -----------------------------------------------------------------------
@@ -856,6 +1017,146 @@ ROUTES: tuple[Route, ...] = (
         errors=(400, 401, 403, 404, 500, 503),
         catch_all=("id",),
     ),
+    # ---- locks (§8) ----
+    # The POST routes come before the GET /locks/{resourceId} catch-all, so `GET /locks/acquire`
+    # still reads the lock on resource `acquire`.
+    Route(
+        "POST",
+        "/locks/acquire",
+        "AcquireLock",
+        "Acquire or renew a lock; an expired lock of another execution is taken over",
+        acquire_lock,
+        params=(REQUEST_ID,),
+        body=ACQUIRE_LOCK,
+        responses={201: "Lock"},
+        errors=(400, 401, 403, 413, 500, 503),
+    ),
+    Route(
+        "POST",
+        "/locks/release",
+        "ReleaseLock",
+        "Release a lock held by this execution",
+        release_lock,
+        params=(REQUEST_ID,),
+        body=RELEASE_LOCK,
+        responses={204: None},
+        errors=(400, 401, 403, 404, 413, 500, 503),
+    ),
+    Route(
+        "POST",
+        "/locks/heartbeat",
+        "HeartbeatLocks",
+        "Extend every lock a process holds",
+        heartbeat_locks,
+        params=(REQUEST_ID,),
+        body=HEARTBEAT_LOCKS,
+        responses={200: "LocksAffected"},
+        errors=(400, 401, 403, 413, 500, 503),
+    ),
+    Route(
+        "GET",
+        "/locks",
+        "SearchLocks",
+        "Search locks by resource id (operator extension)",
+        search_locks,
+        params=(
+            Param(
+                "resourceId",
+                "query",
+                STRING,
+                description="Pattern; '*' matches any run; default '*'",
+            ),
+            Param("processId", "query", STRING),
+            Param("executionId", "query", STRING),
+            Param("limit", "query", {"type": "integer", "minimum": 0, "maximum": 100}),
+            Param("cursor", "query", STRING),
+            REQUEST_ID,
+        ),
+        responses={200: "LockPage"},
+        errors=(400, 401, 403, 500, 503),
+    ),
+    Route(
+        "GET",
+        "/locks/{resourceId}",
+        "ReadLock",
+        "Read a lock, also one past its expiry not yet swept (operator extension)",
+        read_lock,
+        params=(
+            Param(
+                "resourceId",
+                "path",
+                STRING,
+                True,
+                "Resource id, percent-encoded as one segment ('/' as %2F)",
+            ),
+            REQUEST_ID,
+        ),
+        responses={200: "Lock"},
+        errors=(400, 401, 403, 404, 500, 503),
+        catch_all=("resourceId",),
+    ),
+    # ---- end of locks ----
+    # ---- schedules ----
+    Route(
+        "POST",
+        "/schedules",
+        "CreateSchedule",
+        "Create a schedule",
+        create_schedule,
+        params=(REQUEST_ID, IDEMPOTENCY),
+        body=CREATE_SCHEDULE,
+        responses={201: "Schedule", 200: "Schedule"},
+        errors=(400, 401, 403, 409, 413, 500, 503),
+    ),
+    Route(
+        "GET",
+        "/schedules",
+        "SearchSchedules",
+        "Search schedules (full objects, D3)",
+        search_schedules,
+        params=(
+            Param(
+                "id",
+                "query",
+                {"type": "string", "minLength": 1},
+                description="Pattern; '*' matches any run. Required unless cursor is given.",
+            ),
+            Param(
+                "tags",
+                "query",
+                {"type": "object", "additionalProperties": STRING},
+                description="Exact tag filters as tags[<key>]=<value>",
+            ),
+            Param("limit", "query", {"type": "integer", "minimum": 0, "maximum": 100}),
+            Param("cursor", "query", STRING),
+            REQUEST_ID,
+        ),
+        responses={200: "SchedulePage"},
+        errors=(400, 401, 403, 500, 503),
+    ),
+    Route(
+        "GET",
+        "/schedules/{id}",
+        "ReadSchedule",
+        "Read a schedule",
+        read_schedule,
+        params=(ID_PARAM, REQUEST_ID),
+        responses={200: "Schedule"},
+        errors=(400, 401, 403, 404, 500, 503),
+        catch_all=("id",),
+    ),
+    Route(
+        "DELETE",
+        "/schedules/{id}",
+        "DeleteSchedule",
+        "Delete a schedule (promises it created stay)",
+        delete_schedule,
+        params=(ID_PARAM, REQUEST_ID),
+        responses={204: None},
+        errors=(400, 401, 403, 404, 500, 503),
+        catch_all=("id",),
+    ),
+    # ---- end of schedules ----
     Route(
         "GET",
         "/poll/{path}",

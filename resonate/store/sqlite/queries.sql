@@ -107,3 +107,49 @@ FROM tasks
 WHERE state IN (2, 4) AND ((expires_at != 0 AND expires_at <= ?) OR timeout <= ?)
 ORDER BY sort_id
 LIMIT ?
+
+-- name: select_locks
+SELECT resource_id, execution_id, process_id, ttl, expires_at FROM locks
+
+-- name: acquire_lock
+-- Writes only when the resource is free, already held by this execution, or expired (D5).
+INSERT INTO locks (resource_id, execution_id, process_id, ttl, expires_at)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (resource_id) DO UPDATE
+SET execution_id = excluded.execution_id, process_id = excluded.process_id,
+    ttl = excluded.ttl, expires_at = excluded.expires_at
+WHERE locks.execution_id = excluded.execution_id OR locks.expires_at <= ?
+
+-- name: release_lock
+DELETE FROM locks WHERE resource_id = ? AND execution_id = ?
+
+-- name: heartbeat_locks
+UPDATE locks SET expires_at = min(? + ttl, 9223372036854775807) WHERE process_id = ?
+
+-- name: delete_expired_locks
+DELETE FROM locks
+WHERE resource_id IN (SELECT resource_id FROM locks WHERE expires_at <= ?
+                      ORDER BY expires_at LIMIT ?)
+
+-- name: count_locks
+SELECT count(*) FROM locks
+
+-- name: select_schedules
+SELECT sort_id, id, description, cron, timezone, tags, promise_id, promise_timeout,
+       promise_param_headers, promise_param_data, promise_tags, last_run_time, next_run_time,
+       idempotency_key, created_on
+FROM schedules
+
+-- name: insert_schedule
+INSERT INTO schedules (id, description, cron, timezone, tags, promise_id, promise_timeout,
+                       promise_param_headers, promise_param_data, promise_tags, last_run_time,
+                       next_run_time, idempotency_key, created_on)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING
+
+-- name: delete_schedule
+DELETE FROM schedules WHERE id = ?
+
+-- name: advance_schedule
+UPDATE schedules SET last_run_time = ?, next_run_time = ?
+WHERE id = ? AND next_run_time = ?

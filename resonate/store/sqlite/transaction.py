@@ -11,8 +11,10 @@ import sqlite3
 from typing import Any
 
 from resonate.core.callback import Callback
+from resonate.core.lock import Lock, LockQuery
 from resonate.core.promise import Promise, PromiseState, Value
-from resonate.core.search import PromiseQuery, TaskQuery, glob_pattern
+from resonate.core.schedule import Schedule
+from resonate.core.search import PromiseQuery, ScheduleQuery, TaskQuery, glob_pattern
 from resonate.core.task import Task, TaskState
 from resonate.store.base import Event
 
@@ -28,15 +30,6 @@ def _dump_json(value: Any) -> bytes:
 
 def _load_map(text: str | None) -> dict[str, str] | None:
     return json.loads(text) if text else None
-
-
-# One `tags[k]=v` filter. json_each compares the decoded key, so every key is literal: a JSON
-# path cannot name keys holding `"`, and SQLite < 3.45 compares path labels with the stored
-# (escaped) key text, which misses non-ASCII keys.
-TAG_FILTER = (
-    "EXISTS (SELECT 1 FROM json_each(promises.tags) AS tag"
-    " WHERE tag.key = ? AND tag.type = 'text' AND tag.value = ?)"
-)
 
 
 def promise_from_row(row: sqlite3.Row | tuple[Any, ...]) -> tuple[int, Promise]:
@@ -105,6 +98,52 @@ def task_from_row(row: sqlite3.Row | tuple[Any, ...]) -> tuple[int, Task]:
     return sort_id, task
 
 
+def schedule_from_row(row: sqlite3.Row | tuple[Any, ...]) -> tuple[int, Schedule]:
+    (
+        sort_id,
+        schedule_id,
+        description,
+        cron,
+        timezone,
+        tags,
+        promise_id,
+        promise_timeout,
+        param_headers,
+        param_data,
+        promise_tags,
+        last_run_time,
+        next_run_time,
+        idempotency_key,
+        created_on,
+    ) = row
+    schedule = Schedule(
+        id=schedule_id,
+        cron=cron,
+        promise_id=promise_id,
+        promise_timeout=promise_timeout,
+        next_run_time=next_run_time,
+        created_on=created_on,
+        description=description,
+        timezone=timezone,
+        tags=_load_map(tags) or {},
+        promise_param=Value(_load_map(param_headers), param_data),
+        promise_tags=_load_map(promise_tags) or {},
+        last_run_time=last_run_time,
+        idempotency_key=idempotency_key,
+    )
+    return sort_id, schedule
+
+
+# One `tags[k]=v` filter on a JSON column. json_each compares the decoded key, so every key is
+# literal: a JSON path cannot name keys holding `"`, and SQLite < 3.45 compares path labels with
+# the stored (escaped) key text, which misses non-ASCII keys.
+def _tag_filter(table: str, column: str) -> str:
+    return (
+        f"EXISTS (SELECT 1 FROM json_each({table}.{column}) AS tag"
+        " WHERE tag.key = ? AND tag.type = 'text' AND tag.value = ?)"
+    )
+
+
 def _pattern_filter(column: str, pattern: str, where: list[str], params: list[Any]) -> None:
     """A D6 `*` pattern on ``column``: equality without `*`, else a case-sensitive GLOB."""
     if pattern == "*":
@@ -124,6 +163,16 @@ class SqliteTransaction:
         self.conn = conn
         self.statements = statements
         self.events: list[Event] = []
+
+    def _newest_first(
+        self, select: str, where: list[str], params: list[Any], before: int | None, limit: int
+    ) -> sqlite3.Cursor:
+        """One search page: the filters, then rows older than the cursor, newest first."""
+        if before is not None:
+            where = [*where, "sort_id < ?"]
+            params = [*params, before]
+        sql = select + (" WHERE " + " AND ".join(where) if where else "")
+        return self.conn.execute(sql + " ORDER BY sort_id DESC LIMIT ?", [*params, limit])
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -184,7 +233,7 @@ class SqliteTransaction:
         params: list[Any] = []
         _pattern_filter("id", query.id, where, params)
         for key, value in query.tags.items():
-            where.append(TAG_FILTER)
+            where.append(_tag_filter("promises", "tags"))
             params.extend((key, value))
         return where, params
 
@@ -194,15 +243,10 @@ class SqliteTransaction:
         if states:
             where.append(f"state IN ({','.join('?' * len(states))})")
             params.extend(int(s) for s in states)
-        if query.before_sort_id is not None:
-            where.append("sort_id < ?")
-            params.append(query.before_sort_id)
-        sql = self.statements["select_promises"]
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY sort_id DESC LIMIT ?"
-        params.append(query.limit)
-        return [promise_from_row(row) for row in self.conn.execute(sql, params)]
+        rows = self._newest_first(
+            self.statements["select_promises"], where, params, query.before_sort_id, query.limit
+        )
+        return [promise_from_row(row) for row in rows]
 
     async def overdue_promises(
         self, now: int, limit: int, query: PromiseQuery | None = None
@@ -331,15 +375,10 @@ class SqliteTransaction:
         if query.root_promise_id is not None:
             where.append("root_promise_id = ?")
             params.append(query.root_promise_id)
-        if query.before_sort_id is not None:
-            where.append("sort_id < ?")
-            params.append(query.before_sort_id)
-        sql = self.statements["select_tasks"]
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY sort_id DESC LIMIT ?"
-        params.append(query.limit)
-        return [task_from_row(row) for row in self.conn.execute(sql, params)]
+        rows = self._newest_first(
+            self.statements["select_tasks"], where, params, query.before_sort_id, query.limit
+        )
+        return [task_from_row(row) for row in rows]
 
     async def sendable_tasks(self, now: int, limit: int) -> list[Task]:
         rows = self.conn.execute(self.statements["sendable_tasks"], (now, limit))
@@ -348,3 +387,112 @@ class SqliteTransaction:
     async def expired_tasks(self, now: int, limit: int) -> list[Task]:
         rows = self.conn.execute(self.statements["expired_tasks"], (now, now, limit))
         return [task_from_row(row)[1] for row in rows]
+
+    # ---- locks --------------------------------------------------------------------------------
+
+    async def get_lock(self, resource_id: str) -> Lock | None:
+        row = self.conn.execute(
+            self.statements["select_locks"] + " WHERE resource_id = ?", (resource_id,)
+        ).fetchone()
+        return Lock(*row) if row else None
+
+    async def acquire_lock(self, lock: Lock, now: int) -> bool:
+        cursor = self.conn.execute(
+            self.statements["acquire_lock"],
+            (lock.resource_id, lock.execution_id, lock.process_id, lock.ttl, lock.expires_at, now),
+        )
+        return cursor.rowcount == 1
+
+    async def release_lock(self, resource_id: str, execution_id: str) -> bool:
+        cursor = self.conn.execute(self.statements["release_lock"], (resource_id, execution_id))
+        return cursor.rowcount == 1
+
+    async def heartbeat_locks(self, process_id: str, now: int) -> int:
+        return self.conn.execute(self.statements["heartbeat_locks"], (now, process_id)).rowcount
+
+    async def search_locks(self, query: LockQuery) -> list[Lock]:
+        where: list[str] = []
+        params: list[Any] = []
+        _pattern_filter("resource_id", query.resource_id, where, params)
+        if query.process_id is not None:
+            where.append("process_id = ?")
+            params.append(query.process_id)
+        if query.execution_id is not None:
+            where.append("execution_id = ?")
+            params.append(query.execution_id)
+        if query.after_resource_id is not None:
+            where.append("resource_id > ?")
+            params.append(query.after_resource_id)
+        sql = self.statements["select_locks"]
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY resource_id LIMIT ?"
+        params.append(query.limit)
+        return [Lock(*row) for row in self.conn.execute(sql, params)]
+
+    async def delete_expired_locks(self, now: int, limit: int) -> int:
+        return self.conn.execute(self.statements["delete_expired_locks"], (now, limit)).rowcount
+
+    async def count_locks(self) -> int:
+        return int(self.conn.execute(self.statements["count_locks"]).fetchone()[0])
+
+    # ---- schedules ----------------------------------------------------------------------------
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        row = self.conn.execute(
+            self.statements["select_schedules"] + " WHERE id = ?", (schedule_id,)
+        ).fetchone()
+        return schedule_from_row(row)[1] if row else None
+
+    async def insert_schedule(self, schedule: Schedule) -> bool:
+        cursor = self.conn.execute(
+            self.statements["insert_schedule"],
+            (
+                schedule.id,
+                schedule.description,
+                schedule.cron,
+                schedule.timezone,
+                _dump_map(schedule.tags),
+                schedule.promise_id,
+                schedule.promise_timeout,
+                _dump_map(schedule.promise_param.headers),
+                schedule.promise_param.data,
+                _dump_map(schedule.promise_tags),
+                schedule.last_run_time,
+                schedule.next_run_time,
+                schedule.idempotency_key,
+                schedule.created_on,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        return self.conn.execute(self.statements["delete_schedule"], (schedule_id,)).rowcount == 1
+
+    async def search_schedules(self, query: ScheduleQuery) -> list[tuple[int, Schedule]]:
+        where: list[str] = []
+        params: list[Any] = []
+        _pattern_filter("id", query.id, where, params)
+        for key, value in query.tags.items():
+            where.append(_tag_filter("schedules", "tags"))
+            params.extend((key, value))
+        rows = self._newest_first(
+            self.statements["select_schedules"], where, params, query.before_sort_id, query.limit
+        )
+        return [schedule_from_row(row) for row in rows]
+
+    async def due_schedules(self, now: int, limit: int) -> list[Schedule]:
+        sql = (
+            self.statements["select_schedules"]
+            + " WHERE next_run_time <= ? ORDER BY next_run_time, sort_id LIMIT ?"
+        )
+        return [schedule_from_row(row)[1] for row in self.conn.execute(sql, (now, limit))]
+
+    async def advance_schedule(
+        self, schedule_id: str, expected_next: int, last_run_time: int, next_run_time: int
+    ) -> bool:
+        cursor = self.conn.execute(
+            self.statements["advance_schedule"],
+            (last_run_time, next_run_time, schedule_id, expected_next),
+        )
+        return cursor.rowcount == 1

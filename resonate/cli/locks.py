@@ -1,0 +1,132 @@
+"""`resonate locks`: read, search, acquire, release and heartbeat locks (cli.md §8)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from resonate.cli.arguments import parse_duration, usage_error
+from resonate.cli.options import GlobalOptions, client_command
+from resonate.cli.output import LOCK_VIEW
+from resonate.cli.promises import confirm_destructive
+
+app = typer.Typer(
+    name="locks",
+    help="Read, search, acquire, release and heartbeat locks.",
+    no_args_is_help=True,
+)
+
+ResourceId = Annotated[str, typer.Argument(metavar="RESOURCE_ID", help="The locked resource.")]
+ExecutionIdOption = Annotated[
+    str,
+    typer.Option(
+        "--execution-id", metavar="E", help="The execution holding the lock.", show_default=False
+    ),
+]
+ProcessIdOption = Annotated[
+    str,
+    typer.Option(
+        "--process-id", metavar="P", help="The process of the execution.", show_default=False
+    ),
+]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+@app.command("get")
+@client_command
+def get_lock(options: GlobalOptions, resource_id: ResourceId) -> None:
+    """Read a lock (holder, process, ttl, expiry); a lock past its expiry shows until swept."""
+    with options.client() as client:
+        response = client.get_lock(resource_id)
+    options.printer().show_object(response.body, LOCK_VIEW)
+
+
+@app.command("search")
+@client_command
+def search_locks(
+    options: GlobalOptions,
+    pattern: Annotated[
+        str, typer.Argument(metavar="PATTERN", help="Resource id pattern; '*' is a wildcard.")
+    ] = "*",
+    process_id: Annotated[
+        str | None,
+        typer.Option("--process-id", metavar="P", help="Only locks of this process."),
+    ] = None,
+    execution_id: Annotated[
+        str | None,
+        typer.Option("--execution-id", metavar="E", help="Only locks held by this execution."),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, max=100, metavar="N", help="Page size (at most 100)."),
+    ] = None,
+    cursor: Annotated[
+        str | None, typer.Option("--cursor", metavar="CURSOR", help="Continue a search.")
+    ] = None,
+    all_pages: Annotated[
+        bool, typer.Option("--all", help="Follow cursors and print every match.")
+    ] = False,
+) -> None:
+    """Search locks by resource id pattern, process and execution (by resource id)."""
+    query = (pattern, process_id, execution_id, limit, cursor)
+    with options.client() as client:
+        if all_pages:
+            page: dict[str, Any] = {"cursor": None, "locks": list(client.iter_locks(*query))}
+        else:
+            page = client.search_locks(*query).body
+    options.printer().show_page(page, LOCK_VIEW)
+
+
+@app.command("acquire")
+@client_command
+def acquire_lock(
+    options: GlobalOptions,
+    resource_id: ResourceId,
+    execution_id: ExecutionIdOption,
+    process_id: ProcessIdOption,
+    ttl: Annotated[
+        str,
+        typer.Option(
+            "--ttl",
+            metavar="DURATION",
+            help="Lease: the lock lapses unless renewed or heartbeated within it (30s, 1m).",
+        ),
+    ] = "1m",
+) -> None:
+    """Acquire a lock, or renew it when this execution already holds it."""
+    try:
+        ttl_ms = parse_duration(ttl)
+    except ValueError as error:
+        raise usage_error(error, "--ttl") from None
+    with options.client() as client:
+        response = client.acquire_lock(resource_id, execution_id, process_id, ttl_ms)
+    printer = options.printer()
+    printer.note("acquired")
+    printer.show_object(response.body, LOCK_VIEW)
+
+
+@app.command("release")
+@client_command
+def release_lock(
+    options: GlobalOptions,
+    resource_id: ResourceId,
+    execution_id: ExecutionIdOption,
+    yes: YesOption = False,
+) -> None:
+    """Release a lock held by an execution (destructive: asks for confirmation)."""
+    confirm_destructive(f"Release the lock on {resource_id!r}?", yes)
+    with options.client() as client:
+        client.release_lock(resource_id, execution_id)
+    # The API answers 204 without a body; nothing goes to stdout.
+    options.printer().note("released")
+
+
+@app.command("heartbeat")
+@client_command
+def heartbeat_locks(options: GlobalOptions, process_id: ProcessIdOption) -> None:
+    """Extend every lock a process holds; prints how many."""
+    with options.client() as client:
+        response = client.heartbeat_locks(process_id)
+    affected = response.body.get("locksAffected")
+    options.printer().show_document(response.body, str(affected))

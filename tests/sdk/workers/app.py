@@ -71,6 +71,29 @@ def slow_step(ctx: Context, n: int) -> int:
     return n * 1000
 
 
+def current_promise_id() -> str:
+    """The id of the promise whose function this processor thread is running.
+
+    SDK 0.4.12 gives a function no way to learn its own promise id (Context carries none), and a
+    schedule passes every firing the same args; but the processor thread runs each function as
+    ``sqe.thunk()`` with ``sqe.id`` = the record's (promise's) id, so look for that frame."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        sqe = frame.f_locals.get("sqe")
+        if sqe is not None and isinstance(getattr(sqe, "id", None), str):
+            return sqe.id
+        frame = frame.f_back
+    raise RuntimeError("not running on an SDK processor thread")
+
+
+def tick(ctx: Context, label: str) -> str:
+    """The target of the schedule tests: records one execution under its own promise id (one
+    per firing, e.g. `tick.1700000000000`) and returns it."""
+    promise_id = current_promise_id()
+    record(f"tick-{label}", promise_id)
+    return promise_id
+
+
 # ---------------------------------------------------------------------------------------------
 # Generator functions (durable coroutines)
 
@@ -120,6 +143,7 @@ FUNCTIONS = (
     process,
     crash_workflow,
     sleepy_workflow,
+    tick,
 )
 
 

@@ -296,3 +296,14 @@ async def test_metrics_count_schedules(clocked):
     metrics = clocked.server.metrics.render().decode()
     assert 'schedules_total{state="created"} 2.0' in metrics
     assert 'schedules_total{state="deleted"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("cron", "step"),
+    [("*/10 * * * * *", 10_000), ("@hourly", HOUR), ("@every 90s", 90_000)],
+)
+async def test_seconds_descriptors_and_every_fire_on_their_slots(clocked, cron, step):
+    await create(clocked, cron=cron)
+    clocked.clock.advance(3 * step)
+    await clocked.fire_schedules()
+    assert await promise_ids(clocked) == sorted(f"s.{START + n * step}" for n in (1, 2, 3))

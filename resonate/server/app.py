@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -27,8 +27,11 @@ from resonate.server.loops import (
     TaskTimeoutLoop,
 )
 from resonate.server.metrics import Metrics
-from resonate.store.base import Event, Store, StoreUnavailable
+from resonate.store.base import Event, Store
 from resonate.store.sqlite.store import SqliteStore
+
+if TYPE_CHECKING:
+    from resonate.store.postgres.store import PostgresStore
 
 log = logging.getLogger("resonate")
 
@@ -37,10 +40,22 @@ def open_store(
     config: Config,
     metrics: Metrics | None = None,
     on_events: Callable[[Sequence[Event]], None] | None = None,
-) -> SqliteStore:
+) -> SqliteStore | PostgresStore:
     """The store the configuration names (not yet opened)."""
     if config.store_kind == "postgres":
-        raise StoreUnavailable("this build has no PostgreSQL store; use the SQLite store")
+        # Imported here: asyncpg loads only when PostgreSQL is configured.
+        from resonate.store.postgres.connection import postgres_dsn_and_options
+        from resonate.store.postgres.store import PostgresStore
+
+        options, description = postgres_dsn_and_options(config)
+        return PostgresStore(
+            connect_options=options,
+            description=description,
+            pool_size=config["aio.store.postgres.poolSize"],
+            tx_timeout_ms=config["aio.store.postgres.txTimeout"],
+            on_batch=metrics.observe_batch if metrics else None,
+            on_events=on_events or (metrics.observe_events if metrics else None),
+        )
     return SqliteStore(
         config["aio.store.sqlite.path"],
         synchronous=config["aio.store.sqlite.synchronous"],

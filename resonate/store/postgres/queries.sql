@@ -1,0 +1,194 @@
+-- Named statements for the PostgreSQL store. Parameters are numbered (`$1`).
+--
+-- Every state change is a guarded statement (READ COMMITTED: a concurrent writer of the same
+-- row waits, then the guard is evaluated again on the committed row), so two requests or two
+-- servers cannot both win. Background loops select due rows FOR UPDATE SKIP LOCKED, so two
+-- servers do not work on the same row at once (http-api.md §14.1).
+
+-- name: select_promises
+SELECT sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout,
+       idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on
+FROM promises
+
+-- name: insert_promise
+INSERT INTO promises (id, state, param_headers, param_data, value_headers, value_data, timeout,
+                      idempotency_key_for_create, idempotency_key_for_complete, tags,
+                      created_on, completed_on)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (id) DO NOTHING
+
+-- name: complete_promise
+UPDATE promises
+SET state = $1, value_headers = $2, value_data = $3, idempotency_key_for_complete = $4,
+    completed_on = $5
+WHERE id = $6 AND state = 1 AND ($7::bigint IS NULL OR timeout > $7::bigint)
+RETURNING sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout,
+          idempotency_key_for_create, idempotency_key_for_complete, tags, created_on,
+          completed_on
+
+-- name: earliest_pending_timeout
+SELECT min(timeout) FROM promises WHERE state = 1
+
+-- name: task_is_claimed
+SELECT 1 FROM tasks WHERE id = $1 AND counter = $2 AND state = 4
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS migrations (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT,
+    applied_on BIGINT
+)
+
+-- name: migrations_table_exists
+SELECT to_regclass('migrations') IS NOT NULL
+
+-- name: schema_version
+SELECT coalesce(max(id), 0) FROM migrations
+
+-- name: record_migration
+INSERT INTO migrations (id, name, applied_on) VALUES ($1, $2, $3)
+
+-- name: migration_lock
+-- Held until the migrating transaction ends: two servers starting at once never both migrate.
+SELECT pg_advisory_xact_lock($1)
+
+-- name: get_callback
+SELECT id, promise_id, root_promise_id, recv, mesg, timeout, created_on
+FROM callbacks WHERE id = $1
+
+-- name: insert_callback
+-- Registers only on a promise still PENDING, holding a share lock on it until commit: a
+-- completion running at the same time either waits for this registration (and then fires it)
+-- or has already completed the promise (and then nothing is inserted; `pending` is 0).
+WITH pending AS (
+    SELECT 1 FROM promises WHERE id = $2 AND state = 1 FOR SHARE
+), inserted AS (
+    INSERT INTO callbacks (id, promise_id, root_promise_id, recv, mesg, timeout, created_on)
+    SELECT $1, $2, $3, $4, $5, $6, $7 FROM pending
+    ON CONFLICT (id) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM pending) AS pending, (SELECT count(*) FROM inserted) AS inserted
+
+-- name: complete_root_tasks
+UPDATE tasks SET state = 8, process_id = NULL, attempt = 0, ttl = 0, expires_at = 0,
+                 completed_on = $1
+WHERE root_promise_id = $2 AND state IN (1, 2, 4)
+
+-- name: fire_callbacks
+-- One statement: the callbacks deleted are exactly the ones turned into tasks.
+WITH fired AS (
+    DELETE FROM callbacks WHERE promise_id = $2
+    RETURNING sort_id, id, root_promise_id, recv, mesg, timeout
+)
+INSERT INTO tasks (id, process_id, state, root_promise_id, recv, mesg, timeout, counter,
+                   attempt, ttl, expires_at, created_on)
+SELECT id, NULL, 1, root_promise_id, recv, mesg, timeout, 1, 0, 0, 0, $1
+FROM fired
+ORDER BY sort_id
+ON CONFLICT (id) DO NOTHING
+
+-- name: select_tasks
+SELECT sort_id, id, process_id, state, root_promise_id, recv, mesg, timeout, counter, attempt,
+       ttl, expires_at, created_on, completed_on
+FROM tasks
+
+-- name: insert_task
+INSERT INTO tasks (id, process_id, state, root_promise_id, recv, mesg, timeout, counter,
+                   attempt, ttl, expires_at, created_on, completed_on)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (id) DO NOTHING
+
+-- name: swap_task
+UPDATE tasks
+SET process_id = $1, state = $2, counter = $3, attempt = $4, ttl = $5, expires_at = $6,
+    completed_on = $7
+WHERE id = $8 AND state = $9 AND counter = $10
+
+-- name: heartbeat_tasks
+UPDATE tasks SET expires_at = least($1::numeric + ttl, 9223372036854775807)::bigint
+WHERE process_id = $2 AND state = 4
+
+-- name: sendable_tasks
+-- `t.state = 1 AND t.expires_at <= $1` repeats the subquery's condition on purpose: a row that
+-- another server sent meanwhile is locked in its new version, and only conditions on `t` itself
+-- are checked again on that version.
+SELECT t.sort_id, t.id, t.process_id, t.state, t.root_promise_id, t.recv, t.mesg, t.timeout,
+       t.counter, t.attempt, t.ttl, t.expires_at, t.created_on, t.completed_on
+FROM tasks AS t
+WHERE t.sort_id IN (SELECT min(sort_id) FROM tasks
+                    WHERE state = 1 AND expires_at <= $1 GROUP BY root_promise_id)
+  AND t.state = 1 AND t.expires_at <= $1
+  AND NOT EXISTS (SELECT 1 FROM tasks AS busy
+                  WHERE busy.root_promise_id = t.root_promise_id AND busy.state IN (2, 4))
+ORDER BY t.sort_id
+LIMIT $2
+FOR UPDATE OF t SKIP LOCKED
+
+-- name: expired_tasks
+SELECT sort_id, id, process_id, state, root_promise_id, recv, mesg, timeout, counter, attempt,
+       ttl, expires_at, created_on, completed_on
+FROM tasks
+WHERE state IN (2, 4) AND ((expires_at <> 0 AND expires_at <= $1) OR timeout <= $1)
+ORDER BY sort_id
+LIMIT $2
+FOR UPDATE SKIP LOCKED
+
+-- name: select_locks
+SELECT resource_id, execution_id, process_id, ttl, expires_at FROM locks
+
+-- name: acquire_lock
+-- Writes only when the resource is free, already held by this execution, or expired (D5).
+INSERT INTO locks (resource_id, execution_id, process_id, ttl, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (resource_id) DO UPDATE
+SET execution_id = excluded.execution_id, process_id = excluded.process_id,
+    ttl = excluded.ttl, expires_at = excluded.expires_at
+WHERE locks.execution_id = excluded.execution_id OR locks.expires_at <= $6
+
+-- name: release_lock
+DELETE FROM locks WHERE resource_id = $1 AND execution_id = $2
+
+-- name: heartbeat_locks
+UPDATE locks SET expires_at = least($1::numeric + ttl, 9223372036854775807)::bigint
+WHERE process_id = $2
+
+-- name: delete_expired_locks
+-- The outer condition is checked again on a row a concurrent acquire renewed meanwhile.
+DELETE FROM locks
+WHERE resource_id IN (SELECT resource_id FROM locks WHERE expires_at <= $1
+                      ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+  AND expires_at <= $1
+
+-- name: count_locks
+SELECT count(*) FROM locks
+
+-- name: select_schedules
+SELECT sort_id, id, description, cron, timezone, tags, promise_id, promise_timeout,
+       promise_param_headers, promise_param_data, promise_tags, last_run_time, next_run_time,
+       idempotency_key, created_on
+FROM schedules
+
+-- name: due_schedules
+SELECT sort_id, id, description, cron, timezone, tags, promise_id, promise_timeout,
+       promise_param_headers, promise_param_data, promise_tags, last_run_time, next_run_time,
+       idempotency_key, created_on
+FROM schedules
+WHERE next_run_time <= $1
+ORDER BY next_run_time, sort_id
+LIMIT $2
+FOR UPDATE SKIP LOCKED
+
+-- name: insert_schedule
+INSERT INTO schedules (id, description, cron, timezone, tags, promise_id, promise_timeout,
+                       promise_param_headers, promise_param_data, promise_tags, last_run_time,
+                       next_run_time, idempotency_key, created_on)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+ON CONFLICT (id) DO NOTHING
+
+-- name: delete_schedule
+DELETE FROM schedules WHERE id = $1
+
+-- name: advance_schedule
+UPDATE schedules SET last_run_time = $1, next_run_time = $2
+WHERE id = $3 AND next_run_time = $4

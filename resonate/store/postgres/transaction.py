@@ -1,0 +1,470 @@
+"""PostgreSQL implementation of the Transaction interface, over one pooled asyncpg connection
+inside an open READ COMMITTED transaction.
+
+Rows come back in the SQLite store's column order, so both stores share the row decoders.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from resonate.core.callback import Callback
+from resonate.core.lock import Lock, LockQuery
+from resonate.core.promise import Promise, PromiseState, Value
+from resonate.core.schedule import Schedule
+from resonate.core.search import PromiseQuery, ScheduleQuery, TaskQuery
+from resonate.core.task import Task, TaskState
+from resonate.store.base import Event
+from resonate.store.sqlite.transaction import promise_from_row, schedule_from_row, task_from_row
+
+# Highest code point that is a character; comparisons under the "C" collation follow code
+# points (UTF-8 byte order).
+_MAX_CODE_POINT = 0x10FFFF
+_SURROGATES = range(0xD800, 0xE000)
+
+
+class RetryOperation(Exception):
+    """The operation acted on a state that changed under it: roll back and run it again."""
+
+
+def _dump_map(mapping: dict[str, str] | None) -> str | None:
+    return json.dumps(mapping, separators=(",", ":")) if mapping else None
+
+
+def _dump_json(value: Any) -> bytes:
+    """Raw JSON for the BYTEA columns (recv, mesg), as upstream stores them."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _affected(status: str) -> int:
+    """Rows touched, from a command status such as ``UPDATE 3`` or ``INSERT 0 1``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def like_pattern(pattern: str) -> str:
+    """A D6 pattern as a LIKE pattern (escape `\\`): `*` is the only wildcard."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string above every string starting with ``prefix`` (code point order), or
+    None when there is none."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars.pop()) + 1
+        if code in _SURROGATES:
+            code = _SURROGATES.stop
+        if code <= _MAX_CODE_POINT:
+            return "".join(chars) + chr(code)
+    return None
+
+
+class Filters:
+    """A WHERE clause under construction, with its numbered parameters."""
+
+    __slots__ = ("clauses", "params")
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+
+    def param(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    def add(self, clause: str) -> None:
+        self.clauses.append(clause)
+
+    def where(self) -> str:
+        return " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
+
+    def pattern(self, column: str, pattern: str) -> None:
+        """A D6 `*` pattern: equality without `*`, else a case-sensitive LIKE. A literal prefix
+        also becomes a range on the column, which the id index serves even in a generic plan
+        (where LIKE on a parameter cannot use it)."""
+        if pattern == "*":
+            return
+        if "*" not in pattern:
+            self.add(f"{column} = {self.param(pattern)}")
+            return
+        prefix = pattern.split("*", 1)[0]
+        if prefix:
+            self.add(f"{column} >= {self.param(prefix)}")
+            upper = prefix_upper_bound(prefix)
+            if upper is not None:
+                self.add(f"{column} < {self.param(upper)}")
+        self.add(f"{column} LIKE {self.param(like_pattern(pattern))} ESCAPE E'\\\\'")
+
+    def tags(self, column: str, tags: dict[str, str]) -> None:
+        """Every `tags[k]=v` filter as one containment test, served by the GIN index."""
+        if tags:
+            self.add(f"{column} @> {self.param(json.dumps(tags, separators=(',', ':')))}::jsonb")
+
+
+def has_nul(*values: object) -> bool:
+    """PostgreSQL text cannot hold U+0000, so no stored value equals one that has it."""
+    for value in values:
+        if isinstance(value, str) and "\x00" in value:
+            return True
+        if isinstance(value, dict) and has_nul(*value.keys(), *value.values()):
+            return True
+    return False
+
+
+def promise_search(statements: dict[str, str], query: PromiseQuery) -> tuple[str, list[Any]]:
+    """The SQL of one search page (also used by tests to check the plan)."""
+    filters = Filters()
+    filters.pattern("id", query.id)
+    filters.tags("tags", query.tags)
+    if query.states:
+        filters.add(f"state = ANY({filters.param([int(s) for s in query.states])}::int[])")
+    return _newest_first(statements["select_promises"], filters, query.before_sort_id, query.limit)
+
+
+def _newest_first(
+    select: str, filters: Filters, before: int | None, limit: int
+) -> tuple[str, list[Any]]:
+    """One search page: the filters, then rows older than the cursor, newest first."""
+    if before is not None:
+        filters.add(f"sort_id < {filters.param(before)}")
+    sql = f"{select}{filters.where()} ORDER BY sort_id DESC LIMIT {filters.param(limit)}"
+    return sql, filters.params
+
+
+class PostgresTransaction:
+    __slots__ = ("conn", "events", "statements")
+
+    def __init__(self, conn: asyncpg.Connection, statements: dict[str, str]) -> None:
+        self.conn = conn
+        self.statements = statements
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def _rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in await self.conn.fetch(sql, *params)]
+
+    async def _row(self, sql: str, *params: Any) -> tuple[Any, ...] | None:
+        row = await self.conn.fetchrow(sql, *params)
+        return None if row is None else tuple(row)
+
+    async def _count(self, sql: str, *params: Any) -> int:
+        return _affected(await self.conn.execute(sql, *params))
+
+    # ---- promises -----------------------------------------------------------------------------
+
+    async def get_promise(self, promise_id: str) -> Promise | None:
+        if has_nul(promise_id):
+            return None
+        row = await self._row(self.statements["select_promises"] + " WHERE id = $1", promise_id)
+        return promise_from_row(row)[1] if row else None
+
+    async def insert_promise(self, promise: Promise) -> bool:
+        inserted = await self._count(
+            self.statements["insert_promise"],
+            promise.id,
+            int(promise.state),
+            _dump_map(promise.param.headers),
+            promise.param.data,
+            _dump_map(promise.value.headers),
+            promise.value.data,
+            promise.timeout,
+            promise.idempotency_key_for_create,
+            promise.idempotency_key_for_complete,
+            _dump_map(promise.tags),
+            promise.created_on,
+            promise.completed_on,
+        )
+        return inserted == 1
+
+    async def complete_promise(
+        self,
+        promise_id: str,
+        state: PromiseState,
+        value: Value,
+        idempotency_key: str | None,
+        completed_on: int,
+        *,
+        unless_overdue_at: int | None = None,
+    ) -> Promise | None:
+        row = await self._row(
+            self.statements["complete_promise"],
+            int(state),
+            _dump_map(value.headers),
+            value.data,
+            idempotency_key,
+            completed_on,
+            promise_id,
+            unless_overdue_at,
+        )
+        return promise_from_row(row)[1] if row else None
+
+    async def search_promises(self, query: PromiseQuery) -> list[tuple[int, Promise]]:
+        if has_nul(query.id, query.tags):
+            return []
+        sql, params = promise_search(self.statements, query)
+        return [promise_from_row(row) for row in await self._rows(sql, *params)]
+
+    async def overdue_promises(
+        self, now: int, limit: int, query: PromiseQuery | None = None
+    ) -> list[Promise]:
+        if query is not None and has_nul(query.id, query.tags):
+            return []
+        filters = Filters()
+        filters.add(f"state = 1 AND timeout <= {filters.param(now)}")
+        if query is not None:
+            filters.pattern("id", query.id)
+            filters.tags("tags", query.tags)
+        sql = (
+            f"{self.statements['select_promises']}{filters.where()}"
+            f" ORDER BY timeout LIMIT {filters.param(limit)} FOR UPDATE SKIP LOCKED"
+        )
+        return [promise_from_row(row)[1] for row in await self._rows(sql, *filters.params)]
+
+    async def earliest_pending_timeout(self) -> int | None:
+        value = await self.conn.fetchval(self.statements["earliest_pending_timeout"])
+        return None if value is None else int(value)
+
+    async def task_is_claimed(self, task_id: str, counter: int) -> bool:
+        if has_nul(task_id):
+            return False
+        row = await self._row(self.statements["task_is_claimed"], task_id, counter)
+        return row is not None
+
+    # ---- callbacks ----------------------------------------------------------------------------
+
+    async def get_callback(self, callback_id: str) -> Callback | None:
+        if has_nul(callback_id):
+            return None
+        row = await self._row(self.statements["get_callback"], callback_id)
+        if row is None:
+            return None
+        callback_id, promise_id, root_promise_id, recv, mesg, timeout, created_on = row
+        return Callback(
+            callback_id,
+            promise_id,
+            root_promise_id,
+            json.loads(recv),
+            json.loads(mesg),
+            timeout,
+            created_on,
+        )
+
+    async def insert_callback(self, callback: Callback) -> bool:
+        row = await self._row(
+            self.statements["insert_callback"],
+            callback.id,
+            callback.promise_id,
+            callback.root_promise_id,
+            _dump_json(callback.recv),
+            _dump_json(callback.message),
+            callback.timeout,
+            callback.created_on,
+        )
+        assert row is not None
+        pending, inserted = row
+        if not pending:
+            # Callers register on a promise they just read as PENDING; it completed since (or
+            # never existed), so their decision is stale: run the operation again.
+            raise RetryOperation(f"promise {callback.promise_id} changed during registration")
+        return bool(inserted)
+
+    async def complete_root_tasks(self, root_promise_id: str, now: int) -> int:
+        return await self._count(self.statements["complete_root_tasks"], now, root_promise_id)
+
+    async def fire_callbacks(self, promise_id: str, now: int) -> int:
+        return await self._count(self.statements["fire_callbacks"], now, promise_id)
+
+    # ---- tasks --------------------------------------------------------------------------------
+
+    async def get_task(self, task_id: str) -> Task | None:
+        if has_nul(task_id):
+            return None
+        row = await self._row(self.statements["select_tasks"] + " WHERE id = $1", task_id)
+        return task_from_row(row)[1] if row else None
+
+    async def insert_task(self, task: Task) -> bool:
+        inserted = await self._count(
+            self.statements["insert_task"],
+            task.id,
+            task.process_id,
+            int(task.state),
+            task.root_promise_id,
+            _dump_json(task.recv),
+            _dump_json(task.message),
+            task.timeout,
+            task.counter,
+            task.attempt,
+            task.ttl,
+            task.expires_at,
+            task.created_on,
+            task.completed_on,
+        )
+        return inserted == 1
+
+    async def swap_task(self, old: Task, new: Task) -> bool:
+        swapped = await self._count(
+            self.statements["swap_task"],
+            new.process_id,
+            int(new.state),
+            new.counter,
+            new.attempt,
+            new.ttl,
+            new.expires_at,
+            new.completed_on,
+            old.id,
+            int(old.state),
+            old.counter,
+        )
+        return swapped == 1
+
+    async def heartbeat_tasks(self, process_id: str, now: int) -> int:
+        if has_nul(process_id):
+            return 0
+        return await self._count(self.statements["heartbeat_tasks"], now, process_id)
+
+    async def search_tasks(self, query: TaskQuery) -> list[tuple[int, Task]]:
+        if has_nul(query.id, query.process_id, query.root_promise_id):
+            return []
+        filters = Filters()
+        filters.pattern("id", query.id)
+        if query.state is not None:
+            filters.add(f"state = {filters.param(int(TaskState[query.state.upper()]))}")
+        if query.process_id is not None:
+            filters.add(f"process_id = {filters.param(query.process_id)}")
+        if query.root_promise_id is not None:
+            filters.add(f"root_promise_id = {filters.param(query.root_promise_id)}")
+        sql, params = _newest_first(
+            self.statements["select_tasks"], filters, query.before_sort_id, query.limit
+        )
+        return [task_from_row(row) for row in await self._rows(sql, *params)]
+
+    async def sendable_tasks(self, now: int, limit: int) -> list[Task]:
+        rows = await self._rows(self.statements["sendable_tasks"], now, limit)
+        return [task_from_row(row)[1] for row in rows]
+
+    async def expired_tasks(self, now: int, limit: int) -> list[Task]:
+        rows = await self._rows(self.statements["expired_tasks"], now, limit)
+        return [task_from_row(row)[1] for row in rows]
+
+    # ---- locks --------------------------------------------------------------------------------
+
+    async def get_lock(self, resource_id: str) -> Lock | None:
+        if has_nul(resource_id):
+            return None
+        row = await self._row(
+            self.statements["select_locks"] + " WHERE resource_id = $1", resource_id
+        )
+        return Lock(*row) if row else None
+
+    async def acquire_lock(self, lock: Lock, now: int) -> bool:
+        written = await self._count(
+            self.statements["acquire_lock"],
+            lock.resource_id,
+            lock.execution_id,
+            lock.process_id,
+            lock.ttl,
+            lock.expires_at,
+            now,
+        )
+        return written == 1
+
+    async def release_lock(self, resource_id: str, execution_id: str) -> bool:
+        if has_nul(resource_id, execution_id):
+            return False
+        deleted = await self._count(self.statements["release_lock"], resource_id, execution_id)
+        return deleted == 1
+
+    async def heartbeat_locks(self, process_id: str, now: int) -> int:
+        if has_nul(process_id):
+            return 0
+        return await self._count(self.statements["heartbeat_locks"], now, process_id)
+
+    async def search_locks(self, query: LockQuery) -> list[Lock]:
+        searched = (query.resource_id, query.process_id, query.execution_id)
+        if has_nul(*searched, query.after_resource_id):
+            return []
+        filters = Filters()
+        filters.pattern("resource_id", query.resource_id)
+        if query.process_id is not None:
+            filters.add(f"process_id = {filters.param(query.process_id)}")
+        if query.execution_id is not None:
+            filters.add(f"execution_id = {filters.param(query.execution_id)}")
+        if query.after_resource_id is not None:
+            filters.add(f"resource_id > {filters.param(query.after_resource_id)}")
+        sql = (
+            f"{self.statements['select_locks']}{filters.where()}"
+            f" ORDER BY resource_id LIMIT {filters.param(query.limit)}"
+        )
+        return [Lock(*row) for row in await self._rows(sql, *filters.params)]
+
+    async def delete_expired_locks(self, now: int, limit: int) -> int:
+        return await self._count(self.statements["delete_expired_locks"], now, limit)
+
+    async def count_locks(self) -> int:
+        return int(await self.conn.fetchval(self.statements["count_locks"]))
+
+    # ---- schedules ----------------------------------------------------------------------------
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        if has_nul(schedule_id):
+            return None
+        row = await self._row(self.statements["select_schedules"] + " WHERE id = $1", schedule_id)
+        return schedule_from_row(row)[1] if row else None
+
+    async def insert_schedule(self, schedule: Schedule) -> bool:
+        inserted = await self._count(
+            self.statements["insert_schedule"],
+            schedule.id,
+            schedule.description,
+            schedule.cron,
+            schedule.timezone,
+            _dump_map(schedule.tags),
+            schedule.promise_id,
+            schedule.promise_timeout,
+            _dump_map(schedule.promise_param.headers),
+            schedule.promise_param.data,
+            _dump_map(schedule.promise_tags),
+            schedule.last_run_time,
+            schedule.next_run_time,
+            schedule.idempotency_key,
+            schedule.created_on,
+        )
+        return inserted == 1
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        if has_nul(schedule_id):
+            return False
+        return await self._count(self.statements["delete_schedule"], schedule_id) == 1
+
+    async def search_schedules(self, query: ScheduleQuery) -> list[tuple[int, Schedule]]:
+        if has_nul(query.id, query.tags):
+            return []
+        filters = Filters()
+        filters.pattern("id", query.id)
+        filters.tags("tags", query.tags)
+        sql, params = _newest_first(
+            self.statements["select_schedules"], filters, query.before_sort_id, query.limit
+        )
+        return [schedule_from_row(row) for row in await self._rows(sql, *params)]
+
+    async def due_schedules(self, now: int, limit: int) -> list[Schedule]:
+        rows = await self._rows(self.statements["due_schedules"], now, limit)
+        return [schedule_from_row(row)[1] for row in rows]
+
+    async def advance_schedule(
+        self, schedule_id: str, expected_next: int, last_run_time: int, next_run_time: int
+    ) -> bool:
+        advanced = await self._count(
+            self.statements["advance_schedule"],
+            last_run_time,
+            next_run_time,
+            schedule_id,
+            expected_next,
+        )
+        return advanced == 1

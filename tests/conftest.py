@@ -11,23 +11,50 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import pg
 from tests.support.servers import ServerProcess
 
 # Every store backend the conformance suite runs against.
-STORE_KINDS = ["sqlite"]
+STORE_KINDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(scope="session", params=STORE_KINDS)
 def store_kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres" and not pg.DSN:
+        pytest.skip(pg.SKIP_REASON)
     return str(request.param)
 
 
 @pytest.fixture(scope="session")
 def server(store_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real server process for the session; tests keep apart by unique ids."""
-    process = ServerProcess(tmp_path_factory.mktemp(f"server-{store_kind}")).start()
-    yield process
-    process.stop()
+    """One real server process per store for the session; tests keep apart by unique ids."""
+    workdir = tmp_path_factory.mktemp(f"server-{store_kind}")
+    if store_kind == "sqlite":
+        process = ServerProcess(workdir).start()
+        yield process
+        process.stop()
+        return
+    dsn = pg.create_database_sync("resonate_session")
+    process = ServerProcess(workdir, extra_args=pg.store_args(dsn)).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        pg.drop_database_sync(dsn)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`sqlite_only` tests look inside the SQLite file; they skip their PostgreSQL run."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        kind = callspec.params.get("store_kind") if callspec else None
+        if kind == "postgres" and item.get_closest_marker("sqlite_only"):
+            item.add_marker(pytest.mark.skip(reason="reads the SQLite file directly"))
+
+
+def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: object) -> None:
+    if not pg.DSN:
+        terminalreporter.write_line(pg.SKIP_REASON, yellow=True)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -58,13 +85,17 @@ def uid() -> str:
 
 
 @pytest.fixture
-async def live(tmp_path: Path) -> AsyncIterator[object]:
-    """An in-process server on a SQLite file with a ManualClock; loops run only when asked."""
+async def live(tmp_path: Path, store_kind: str) -> AsyncIterator[object]:
+    """An in-process server with a ManualClock on each store (a fresh database for
+    PostgreSQL); loops run only when asked."""
     from tests.support.live import LiveServer
 
-    server = LiveServer(tmp_path / "live.db")
+    dsn = await pg.create_database() if store_kind == "postgres" else None
+    server = LiveServer(tmp_path / "live.db", *(pg.store_args(dsn) if dsn else ()))
     await server.start()
     try:
         yield server
     finally:
         await server.stop()
+        if dsn:
+            await pg.drop_database(dsn)

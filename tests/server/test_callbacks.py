@@ -79,6 +79,7 @@ def test_b2_b3_new_then_repeat(api, uid):
 
 
 @pytest.mark.parametrize("before", ["R", "J", "C", "T", "Rt"])
+@pytest.mark.sqlite_only  # reads the SQLite file
 def test_b4_completed_leaf_registers_nothing(api, uid, server, before):
     leaf = f"{uid}-leaf"
     setup(api, leaf, before)
@@ -88,6 +89,7 @@ def test_b4_completed_leaf_registers_nothing(api, uid, server, before):
     assert stored_callbacks(server, leaf) == []
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file
 def test_b5_overdue_leaf_registers_without_lazy_timeout_and_fires_on_timeout(api, uid, server):
     leaf, root = f"{uid}-leaf", f"{uid}-root"
     setup(api, root, "P")  # a pending root, and a group nobody listens to: the task stays INIT
@@ -146,6 +148,7 @@ def test_b10_invalid_recv(api, uid, recv):
     assert response.status_code == 400
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file
 def test_physical_recv_is_stored_as_given(api, uid, server):
     leaf, root = f"{uid}-leaf", f"{uid}-root"
     setup(api, leaf, "P")
@@ -163,6 +166,7 @@ def test_callback_fencing_with_unknown_task_is_412(api, uid):
     assert response.status_code == 412
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file
 async def test_e1_completion_turns_registrations_into_tasks(live):
     """In-process, so no enqueue loop sends (and completes) the new tasks before we look."""
     from tests.support.live import START_MS
@@ -202,6 +206,7 @@ async def test_e1_completion_turns_registrations_into_tasks(live):
     assert callbacks_left == 0
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file
 async def test_timeouts_fire_callbacks_lazily_and_eagerly(live):
     """Side effects run on every completion path: lazy and eager timeouts too (§2.8)."""
     from tests.support.live import START_MS
@@ -225,6 +230,7 @@ async def test_timeouts_fire_callbacks_lazily_and_eagerly(live):
     assert rows == [("__resume:root:eager", START_MS + 11), ("__resume:root:lazy", START_MS + 11)]
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file
 async def test_e2_completing_a_root_completes_its_open_tasks(live):
     from tests.support.live import START_MS
 

@@ -1,0 +1,53 @@
+"""Fresh PostgreSQL databases for tests, next to the one RESONATE_TEST_POSTGRES_DSN names."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import urllib.parse
+import uuid
+
+import asyncpg
+
+DSN = os.environ.get("RESONATE_TEST_POSTGRES_DSN", "")
+SKIP_REASON = (
+    "PostgreSQL half skipped: RESONATE_TEST_POSTGRES_DSN is not set "
+    "(e.g. postgresql://postgres@127.0.0.1:5432/test; .ci/run sets it)"
+)
+
+
+def dsn_for(database: str, dsn: str = DSN) -> str:
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(dsn)._replace(path="/" + database))
+
+
+async def create_database(prefix: str = "resonate_test") -> str:
+    """A new empty database; its DSN."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return dsn_for(name)
+
+
+async def drop_database(dsn: str) -> None:
+    name = urllib.parse.urlsplit(dsn).path.lstrip("/")
+    admin = await asyncpg.connect(DSN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def create_database_sync(prefix: str = "resonate_test") -> str:
+    return asyncio.run(create_database(prefix))
+
+
+def drop_database_sync(dsn: str) -> None:
+    asyncio.run(drop_database(dsn))
+
+
+def store_args(dsn: str) -> list[str]:
+    """`resonate serve` flags for a PostgreSQL store."""
+    return ["--aio-store-postgres-enable", "--aio-store-postgres-url", dsn]

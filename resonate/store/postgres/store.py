@@ -149,7 +149,9 @@ class PostgresStore:
                 )
                 return pool
             except UNREACHABLE as error:
-                if time.monotonic() >= deadline:
+                # A server that refuses the SSL the configuration demands will not change its
+                # mind: a configuration error, reported at once like a refused login.
+                if time.monotonic() >= deadline or "rejected SSL upgrade" in str(error):
                     raise StoreUnavailable(self._cannot_connect(error)) from None
                 if not warned:
                     warned = True

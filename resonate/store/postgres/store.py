@@ -301,6 +301,10 @@ class PostgresStore:
         except Exception as error:
             broken = _is_closed(conn)
             await self._discard(conn, error, broken)
+            if broken or isinstance(error, UNREACHABLE):
+                # Its idle siblings likely died with it (a database restart): have the pool
+                # replace them all, so that the retry does not draw another dead one.
+                await pool.expire_connections()
             raise self._failure(error, broken, committing) from error
         finally:
             await pool.release(conn)

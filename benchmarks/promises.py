@@ -9,6 +9,7 @@ and alternate order between rounds. See docs/performance.md.
     python benchmarks/promises.py                        # baseline then ours, 10 s each
     python benchmarks/promises.py --rounds 3 --json      # B,O / O,B / B,O; medians
     python benchmarks/promises.py --only baseline
+    python benchmarks/promises.py --store postgres --rounds 3   # vs baseline_postgres.py
     python benchmarks/promises.py --server-url http://127.0.0.1:8001 --server-pid 1234 --only ours
     python benchmarks/promises.py --driver-check         # the load driver's own ceiling
 
@@ -54,13 +55,19 @@ import time
 import urllib.parse
 from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BASELINE_SQLITE = Path(__file__).resolve().parent / "baseline_sqlite.py"
+BASELINE_POSTGRES = Path(__file__).resolve().parent / "baseline_postgres.py"
+DEFAULT_POSTGRES_DSN = os.environ.get(
+    "RESONATE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+POSTGRES_POOL_SIZE = 10  # aio.store.postgres.poolSize default; the baseline's pool too
 PARAM_DATA = base64.b64encode(b'{"func":"bench","args":[1,2,3],"kwargs":{}}').decode()
 VALUE_DATA = base64.b64encode(b'{"result":42}').decode()
 HOUR_MS = 3_600_000
@@ -81,10 +88,27 @@ def log(message: str) -> None:
 
 
 class StoreProfile(abc.ABC):
-    """One backend. A PostgreSQL profile would add a fresh database per run, an asyncpg
-    baseline script and the `--aio-store-postgres-*` flags for our server."""
+    """One backend: the store flags for `resonate serve`, the baseline's command line, and the
+    fresh store each run starts on."""
 
     name: str
+
+    def setup(self, workdir: Path, options: argparse.Namespace) -> None:
+        """Create the fresh store of one run (before its server starts)."""
+        return None
+
+    def teardown(self, workdir: Path) -> None:
+        """Remove the store of one run (after its server stopped)."""
+        return None
+
+    def database_pids(self, workdir: Path) -> list[int]:
+        """Processes outside the server that do its storage work (a database server), whose
+        CPU is reported apart from the neighbours'."""
+        return []
+
+    def describe(self, options: argparse.Namespace) -> dict[str, Any]:
+        """Versions and settings of the backend, for the report."""
+        return {}
 
     @abc.abstractmethod
     def ours_args(self, workdir: Path) -> list[str]:
@@ -106,7 +130,101 @@ class SqliteProfile(StoreProfile):
         return [*command, "--db", str(workdir / "baseline.db")]
 
 
-STORES: dict[str, StoreProfile] = {"sqlite": SqliteProfile()}
+def run_sql(dsn: str, *statements: str) -> list[list[tuple[Any, ...]]]:
+    """Run statements one by one outside any transaction (CREATE/DROP DATABASE need that);
+    the rows of each."""
+    import asyncpg  # only the postgres profile needs it
+
+    async def run() -> list[list[tuple[Any, ...]]]:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            return [[tuple(row) for row in await conn.fetch(sql)] for sql in statements]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def with_database(dsn: str, database: str) -> str:
+    """The DSN with its database replaced."""
+    parts = urllib.parse.urlsplit(dsn)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(database)))
+
+
+class PostgresProfile(StoreProfile):
+    """A fresh database per run on the server at `--dsn` (created from its maintenance database,
+    dropped after the run); the baseline is benchmarks/baseline_postgres.py on a pool of the
+    same size as ours."""
+
+    name = "postgres"
+
+    def __init__(self) -> None:
+        self._dsn = DEFAULT_POSTGRES_DSN
+        self._token = secrets.token_hex(3)
+
+    def _database(self, workdir: Path) -> str:
+        return f"resonate_bench_{self._token}_{workdir.name.replace('-', '_')}"
+
+    def _url(self, workdir: Path) -> str:
+        return with_database(self._dsn, self._database(workdir))
+
+    def setup(self, workdir: Path, options: argparse.Namespace) -> None:
+        self._dsn = options.dsn
+        database = self._database(workdir)
+        # template0: CREATE DATABASE fails while anyone is connected to its template, and test
+        # suites on a shared box connect to template1 now and then.
+        run_sql(
+            self._dsn,
+            f'DROP DATABASE IF EXISTS "{database}"',
+            f'CREATE DATABASE "{database}" TEMPLATE template0',
+        )
+
+    def teardown(self, workdir: Path) -> None:
+        try:
+            run_sql(self._dsn, f'DROP DATABASE IF EXISTS "{self._database(workdir)}" WITH (FORCE)')
+        except Exception as error:  # a leftover database is not worth failing the run
+            log(f"  could not drop database {self._database(workdir)}: {error}")
+
+    def database_pids(self, workdir: Path) -> list[int]:
+        """The backends connected to this run's database and the cluster's own processes
+        (WAL writer, checkpointer, …), plus the postmaster: PostgreSQL's work for the run.
+        Backends that connect during the window are not counted (the pools are full by then)."""
+        rows = run_sql(
+            self._dsn,
+            "SELECT pid FROM pg_stat_activity WHERE (datname = "
+            f"'{self._database(workdir)}' OR backend_type <> 'client backend')"
+            " AND pid <> pg_backend_pid()",
+        )[0]
+        pids = [int(pid) for (pid,) in rows]
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if pids:  # the postmaster: the parent of any of them
+                stat = Path(f"/proc/{pids[0]}/stat").read_text()
+                pids.append(int(stat.rpartition(")")[2].split()[1]))
+        return sorted(set(pids))
+
+    def describe(self, options: argparse.Namespace) -> dict[str, Any]:
+        names = ("server_version", "synchronous_commit", "fsync", "wal_sync_method")
+        try:
+            rows = run_sql(options.dsn, *(f"SHOW {name}" for name in names))
+        except Exception as error:
+            return {"postgres": f"unavailable: {error}"}
+        return {f"postgres_{name}": found[0][0] for name, found in zip(names, rows, strict=True)}
+
+    def ours_args(self, workdir: Path) -> list[str]:
+        return [
+            "--aio-store-postgres-enable",
+            "--aio-store-postgres-url",
+            self._url(workdir),
+            "--aio-store-postgres-pool-size",
+            str(POSTGRES_POOL_SIZE),
+        ]
+
+    def baseline_command(self, workdir: Path, host: str, port: int) -> list[str]:
+        command = [sys.executable, str(BASELINE_POSTGRES), "--host", host, "--port", str(port)]
+        return [*command, "--dsn", self._url(workdir), "--pool-size", str(POSTGRES_POOL_SIZE)]
+
+
+STORES: dict[str, StoreProfile] = {"sqlite": SqliteProfile(), "postgres": PostgresProfile()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -573,6 +691,7 @@ def driver_process(config: DriverConfig, pipe: multiprocessing.connection.Connec
 class CpuSnapshot:
     server_s: float | None
     drivers_s: float
+    database_s: dict[int, float]  # per database process (PostgreSQL), by pid
     box_busy_s: float
     box_steal_s: float
     wall_s: float
@@ -582,6 +701,7 @@ class CpuSnapshot:
 class CpuWindow:
     server_s: float | None
     drivers_s: float
+    database_s: float | None  # the database server's processes (PostgreSQL); None: none
     others_s: float | None  # every other process on the box: the noise of a shared machine
     steal_s: float
     wall_s: float
@@ -591,6 +711,7 @@ def run_load(
     url: str,
     server_pid: int | None,
     options: argparse.Namespace,
+    database_pids: Callable[[], list[int]] | None = None,
 ) -> tuple[DriverSamples, CpuWindow]:
     context = multiprocessing.get_context("spawn")
     token = secrets.token_hex(3)
@@ -616,10 +737,13 @@ def run_load(
         end = warm_end + int(options.duration * 1e9)
         for pipe in pipes:
             pipe.send((start, warm_end, end))
+        # Listing the database's processes takes a query: done just before the window.
+        time.sleep(max(0, warm_end - 500_000_000 - time.monotonic_ns()) / 1e9)
+        db_pids = database_pids() if database_pids is not None else []
         time.sleep(max(0, warm_end - time.monotonic_ns()) / 1e9)
-        before = snapshot_cpu(server_pid, processes)
+        before = snapshot_cpu(server_pid, processes, db_pids)
         time.sleep(max(0, end - time.monotonic_ns()) / 1e9)
-        after = snapshot_cpu(server_pid, processes)
+        after = snapshot_cpu(server_pid, processes, db_pids)
         samples = DriverSamples()
         for pipe in pipes:
             if not pipe.poll(60):
@@ -630,18 +754,42 @@ def run_load(
             process.join(timeout=5)
             if process.is_alive():
                 process.kill()
-    server_s = others_s = None
+    server_s = others_s = database_s = None
     if before.server_s is not None and after.server_s is not None:
         server_s = after.server_s - before.server_s
     drivers_s = after.drivers_s - before.drivers_s
+    if db_pids:
+        database_s = sum(
+            after.database_s[pid] - before.database_s[pid]
+            for pid in before.database_s
+            if pid in after.database_s
+        )
     if server_s is not None:
-        others_s = max(0.0, after.box_busy_s - before.box_busy_s - server_s - drivers_s)
+        others_s = max(
+            0.0,
+            after.box_busy_s - before.box_busy_s - server_s - drivers_s - (database_s or 0.0),
+        )
     steal_s = after.box_steal_s - before.box_steal_s
-    return samples, CpuWindow(server_s, drivers_s, others_s, steal_s, after.wall_s - before.wall_s)
+    wall_s = after.wall_s - before.wall_s
+    return samples, CpuWindow(server_s, drivers_s, database_s, others_s, steal_s, wall_s)
+
+
+def process_cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
+    """utime+stime of each live pid (not its children), by pid."""
+    found: dict[int, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return found
 
 
 def snapshot_cpu(
-    server_pid: int | None, drivers: Sequence[multiprocessing.process.BaseProcess]
+    server_pid: int | None,
+    drivers: Sequence[multiprocessing.process.BaseProcess],
+    database_pids: Sequence[int] = (),
 ) -> CpuSnapshot:
     wall = time.monotonic()
     server = None if server_pid is None else process_tree_cpu_seconds(server_pid)
@@ -652,7 +800,10 @@ def snapshot_cpu(
     # First line of /proc/stat: user nice system idle iowait irq softirq steal ... (ticks).
     ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     busy = sum(ticks[0:3]) + sum(ticks[5:7])
-    return CpuSnapshot(server, driver_total, busy / CLOCK_TICKS, ticks[7] / CLOCK_TICKS, wall)
+    database = process_cpu_seconds(database_pids)
+    return CpuSnapshot(
+        server, driver_total, database, busy / CLOCK_TICKS, ticks[7] / CLOCK_TICKS, wall
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -681,6 +832,9 @@ class Result:
     complete_p99_ms: float | None = None
     server_cpu_us_per_request: float | None = None
     server_cpu_percent: float | None = None
+    database_cpu_us_per_request: float | None = None
+    database_cpu_percent: float | None = None
+    server_and_database_cpu_us_per_request: float | None = None
     driver_cpu_us_per_request: float | None = None
     driver_cpu_percent: float | None = None
     driver_ceiling_requests_per_s: float | None = None
@@ -721,6 +875,13 @@ def summarise(
         if cpu.server_s is not None:
             result.server_cpu_us_per_request = cpu.server_s / samples.requests * 1e6
             result.server_cpu_percent = cpu.server_s / cpu.wall_s * 100
+        if cpu.database_s is not None:
+            result.database_cpu_us_per_request = cpu.database_s / samples.requests * 1e6
+            result.database_cpu_percent = cpu.database_s / cpu.wall_s * 100
+            if result.server_cpu_us_per_request is not None:
+                result.server_and_database_cpu_us_per_request = (
+                    result.server_cpu_us_per_request + result.database_cpu_us_per_request
+                )
         result.driver_cpu_us_per_request = cpu.drivers_s / samples.requests * 1e6
         result.driver_cpu_percent = cpu.drivers_s / cpu.wall_s * 100
         if cpu.drivers_s > 0:
@@ -748,6 +909,21 @@ def summarise(
 
 
 def run_target(target: str, round_index: int, options: argparse.Namespace, workdir: Path) -> Result:
+    """One run on a fresh store: set it up, start the server, measure, stop, remove the store."""
+    store = STORES[options.store]
+    if target == "trivial" or (target == "ours" and options.server_url):
+        return run_server(target, round_index, options, workdir)
+    try:
+        store.setup(workdir, options)
+    except Exception as exc:
+        return Result(target=target, round=round_index, failure=f"store setup failed: {exc}")
+    try:
+        return run_server(target, round_index, options, workdir)
+    finally:
+        store.teardown(workdir)
+
+
+def run_server(target: str, round_index: int, options: argparse.Namespace, workdir: Path) -> Result:
     store = STORES[options.store]
     host = "127.0.0.1"
     port = free_port()
@@ -772,7 +948,10 @@ def run_target(target: str, round_index: int, options: argparse.Namespace, workd
     try:
         wait_ready(server, options.ready_timeout)
         preflight(server.url, check_bodies=target != "trivial")
-        samples, cpu = run_load(server.url, server.pid, options)
+        database_pids = None
+        if target != "trivial" and not (target == "ours" and options.server_url):
+            database_pids = partial(store.database_pids, workdir)
+        samples, cpu = run_load(server.url, server.pid, options, database_pids)
         result = summarise(target, round_index, samples, cpu, options)
         if server.process is not None and server.process.poll() is not None:
             result.failure = "server exited during the run"
@@ -799,6 +978,9 @@ METRICS = [
     ("complete p99 ms", "complete_p99_ms", "{:.2f}"),
     ("server CPU us/req", "server_cpu_us_per_request", "{:.0f}"),
     ("server CPU %", "server_cpu_percent", "{:.0f}"),
+    ("database CPU us/req", "database_cpu_us_per_request", "{:.0f}"),
+    ("database CPU %", "database_cpu_percent", "{:.0f}"),
+    ("server+db CPU us/req", "server_and_database_cpu_us_per_request", "{:.0f}"),
     ("driver CPU us/req", "driver_cpu_us_per_request", "{:.0f}"),
     ("driver CPU %", "driver_cpu_percent", "{:.0f}"),
     ("driver ceiling req/s", "driver_ceiling_requests_per_s", "{:.0f}"),
@@ -812,6 +994,8 @@ RATIO_METRICS = [
     "create_p50_ms",
     "complete_p50_ms",
     "server_cpu_us_per_request",
+    "database_cpu_us_per_request",
+    "server_and_database_cpu_us_per_request",
 ]
 
 
@@ -975,6 +1159,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
     parser.add_argument("--rounds", type=int, default=1, help="rounds; order alternates")
     parser.add_argument("--store", choices=sorted(STORES), default="sqlite")
+    parser.add_argument(
+        "--dsn",
+        default=DEFAULT_POSTGRES_DSN,
+        help="--store postgres: a database on the PostgreSQL server, from which each run's fresh "
+        "database is created and dropped ($RESONATE_TEST_POSTGRES_DSN when set)",
+    )
     parser.add_argument("--server-url", help="benchmark this running server as 'ours'")
     parser.add_argument("--server-pid", type=int, help="pid of --server-url, for its CPU")
     parser.add_argument("--only", choices=["ours", "baseline"], help="run a single target")
@@ -1044,9 +1234,14 @@ def main(argv: list[str] | None = None) -> int:
             key: getattr(options, key)
             for key in ("duration", "warmup", "connections", "rounds", "store", "server_url")
         }
+        if options.store == "postgres":
+            parts = urllib.parse.urlsplit(options.dsn)
+            if parts.password:  # never print it
+                parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+            config["dsn"] = urllib.parse.urlunsplit(parts)
         config |= {"driver_procs": options.driver_procs, "client": options.client}
         report = {
-            "machine": machine(),
+            "machine": machine() | STORES[options.store].describe(options),
             "config": config,
             "results": [asdict(result) | {"flagged": result.flagged} for result in results],
             "median": median,

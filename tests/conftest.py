@@ -86,11 +86,11 @@ def uid() -> str:
 
 @pytest.fixture
 async def live(tmp_path: Path, store_kind: str) -> AsyncIterator[object]:
-    """An in-process server with a ManualClock on each store (a fresh database for
+    """An in-process server with a ManualClock on each store (a fresh schema for
     PostgreSQL); loops run only when asked."""
     from tests.support.live import LiveServer
 
-    dsn = await pg.create_database() if store_kind == "postgres" else None
+    dsn = await pg.create_schema() if store_kind == "postgres" else None
     server = LiveServer(tmp_path / "live.db", *(pg.store_args(dsn) if dsn else ()))
     await server.start()
     try:
@@ -98,4 +98,4 @@ async def live(tmp_path: Path, store_kind: str) -> AsyncIterator[object]:
     finally:
         await server.stop()
         if dsn:
-            await pg.drop_database(dsn)
+            await pg.drop_schema(dsn)

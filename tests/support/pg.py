@@ -51,3 +51,26 @@ def drop_database_sync(dsn: str) -> None:
 def store_args(dsn: str) -> list[str]:
     """`resonate serve` flags for a PostgreSQL store."""
     return ["--aio-store-postgres-enable", "--aio-store-postgres-url", dsn]
+
+
+async def create_schema(prefix: str = "resonate_test") -> str:
+    """A new empty schema in the DSN's database; a DSN whose search_path is that schema.
+    (Much cheaper than a database: a few ms instead of a few hundred.)"""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(DSN)
+    try:
+        await admin.execute(f'CREATE SCHEMA "{name}"')
+    finally:
+        await admin.close()
+    parts = urllib.parse.urlsplit(DSN)
+    query = urllib.parse.urlencode({"search_path": name})
+    return urllib.parse.urlunsplit(parts._replace(query=query))
+
+
+async def drop_schema(dsn: str) -> None:
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(dsn).query))
+    admin = await asyncpg.connect(DSN)
+    try:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{query["search_path"]}" CASCADE')
+    finally:
+        await admin.close()

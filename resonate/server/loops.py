@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Mapping
 from functools import partial
@@ -96,6 +97,11 @@ class Loop:
                 log.warning("%s pass failed: %s", self.name, error)
             if self._stopping:
                 break
+            if delay >= self.signal_timeout:
+                # An idle tick is stretched by up to a quarter at random: servers sharing a
+                # database then do not keep their passes in lockstep (one server could keep
+                # winning the tasks it cannot deliver, just before the others look).
+                delay *= 1 + random.random() / 4
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 

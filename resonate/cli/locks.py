@@ -9,7 +9,7 @@ import typer
 from resonate.cli.arguments import parse_duration, usage_error
 from resonate.cli.options import GlobalOptions, client_command
 from resonate.cli.output import LOCK_VIEW
-from resonate.cli.promises import confirm_destructive
+from resonate.cli.promises import YesOption, confirm_destructive
 
 app = typer.Typer(
     name="locks",
@@ -30,7 +30,6 @@ ProcessIdOption = Annotated[
         "--process-id", metavar="P", help="The process of the execution.", show_default=False
     ),
 ]
-YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 @app.command("get")

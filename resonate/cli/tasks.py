@@ -10,7 +10,7 @@ import typer
 from resonate.cli.arguments import parse_duration, usage_error
 from resonate.cli.options import GlobalOptions, client_command
 from resonate.cli.output import TASK_VIEW, OutputFormat, ResourceView
-from resonate.cli.promises import confirm_destructive
+from resonate.cli.promises import YesOption, confirm_destructive
 
 if TYPE_CHECKING:
     from resonate.client import TaskSearchState
@@ -51,7 +51,6 @@ ProcessIdOption = Annotated[
     str,
     typer.Option("--process-id", metavar="P", help="The claiming process.", show_default=False),
 ]
-YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 @app.command("get")

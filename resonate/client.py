@@ -225,6 +225,23 @@ def complete_promise_request(
     )
 
 
+def _search_request(
+    path: str,
+    cursor: str | None,
+    filters: tuple[tuple[str, str | None], ...],
+    limit: int | None,
+    tags: Mapping[str, str] | None = None,
+) -> ApiRequest:
+    """One search page: the cursor alone (the server ignores every other parameter with it,
+    §1.8), else the filters that are set, the tag filters, then the limit."""
+    if cursor:
+        return ApiRequest("GET", path, params=(("cursor", cursor),))
+    params = tuple((name, value) for name, value in filters if value) + _tag_params(tags)
+    if limit is not None:
+        params += (("limit", str(limit)),)
+    return ApiRequest("GET", path, params=params)
+
+
 def search_promises_request(
     id: str = "*",
     state: SearchState | None = None,
@@ -232,16 +249,7 @@ def search_promises_request(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> ApiRequest:
-    if cursor:
-        # The server ignores every other parameter when a cursor is given (§1.8).
-        return ApiRequest("GET", "/promises", params=(("cursor", cursor),))
-    params: tuple[tuple[str, str], ...] = (("id", id),)
-    if state:
-        params += (("state", state),)
-    params += _tag_params(tags)
-    if limit is not None:
-        params += (("limit", str(limit)),)
-    return ApiRequest("GET", "/promises", params=params)
+    return _search_request("/promises", cursor, (("id", id), ("state", state)), limit, tags)
 
 
 def create_callback_request(
@@ -278,18 +286,13 @@ def search_tasks_request(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> ApiRequest:
-    if cursor:
-        return ApiRequest("GET", "/tasks", params=(("cursor", cursor),))
-    params: tuple[tuple[str, str], ...] = (("id", id),)
-    if state:
-        params += (("state", state),)
-    if process_id:
-        params += (("processId", process_id),)
-    if root_promise_id:
-        params += (("rootPromiseId", root_promise_id),)
-    if limit is not None:
-        params += (("limit", str(limit)),)
-    return ApiRequest("GET", "/tasks", params=params)
+    filters = (
+        ("id", id),
+        ("state", state),
+        ("processId", process_id),
+        ("rootPromiseId", root_promise_id),
+    )
+    return _search_request("/tasks", cursor, filters, limit)
 
 
 def claim_task_request(task_id: str, counter: int, process_id: str, ttl: int) -> ApiRequest:
@@ -321,16 +324,12 @@ def search_locks_request(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> ApiRequest:
-    if cursor:
-        return ApiRequest("GET", "/locks", params=(("cursor", cursor),))
-    params: tuple[tuple[str, str], ...] = (("resourceId", resource_id),)
-    if process_id:
-        params += (("processId", process_id),)
-    if execution_id:
-        params += (("executionId", execution_id),)
-    if limit is not None:
-        params += (("limit", str(limit)),)
-    return ApiRequest("GET", "/locks", params=params)
+    filters = (
+        ("resourceId", resource_id),
+        ("processId", process_id),
+        ("executionId", execution_id),
+    )
+    return _search_request("/locks", cursor, filters, limit)
 
 
 def acquire_lock_request(
@@ -402,12 +401,7 @@ def search_schedules_request(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> ApiRequest:
-    if cursor:
-        return ApiRequest("GET", "/schedules", params=(("cursor", cursor),))
-    params: tuple[tuple[str, str], ...] = (("id", id), *_tag_params(tags))
-    if limit is not None:
-        params += (("limit", str(limit)),)
-    return ApiRequest("GET", "/schedules", params=params)
+    return _search_request("/schedules", cursor, (("id", id),), limit, tags)
 
 
 def delete_schedule_request(schedule_id: str) -> ApiRequest:

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from functools import partial
 
@@ -22,7 +23,7 @@ from resonate.store.base import Store
 log = logging.getLogger("resonate.loops")
 
 
-class Loop:
+class Loop(ABC):
     name = "loop"
     # A pass ends with a short batch; loops whose batches stay short while work remains
     # (one slot per schedule per batch) continue while a batch found anything.
@@ -48,9 +49,9 @@ class Loop:
         self._stopping = False
         self._pass_lock = asyncio.Lock()
 
+    @abstractmethod
     async def run_batch(self) -> int:
         """One batch; returns how many items it handled (fewer than a batch ends the pass)."""
-        raise NotImplementedError
 
     async def run_once(self) -> int:
         """One pass: up to ``max_iterations`` batches; returns how many items were handled."""

@@ -213,6 +213,16 @@ TASK_COUNTER = Param(
     {"type": "string", "pattern": "^-?[0-9]+$"},
     description="Fencing token: task counter",
 )
+TAG_FILTERS = Param(
+    "tags",
+    "query",
+    {"type": "object", "additionalProperties": STRING},
+    description="Exact tag filters as tags[<key>]=<value>",
+)
+PAGE_PARAMS = (
+    Param("limit", "query", {"type": "integer", "minimum": 0, "maximum": 100}),
+    Param("cursor", "query", STRING),
+)
 TRACE = (Param("traceparent", "header", STRING), Param("tracestate", "header", STRING))
 
 
@@ -838,14 +848,8 @@ ROUTES: tuple[Route, ...] = (
                     "enum": ["pending", "resolved", "rejected", "PENDING", "RESOLVED", "REJECTED"],
                 },
             ),
-            Param(
-                "tags",
-                "query",
-                {"type": "object", "additionalProperties": STRING},
-                description="Exact tag filters as tags[<key>]=<value>",
-            ),
-            Param("limit", "query", {"type": "integer", "minimum": 0, "maximum": 100}),
-            Param("cursor", "query", STRING),
+            TAG_FILTERS,
+            *PAGE_PARAMS,
             REQUEST_ID,
         ),
         responses={200: "PromisePage"},
@@ -999,8 +1003,7 @@ ROUTES: tuple[Route, ...] = (
             ),
             Param("processId", "query", STRING),
             Param("rootPromiseId", "query", STRING),
-            Param("limit", "query", {"type": "integer", "minimum": 0, "maximum": 100}),
-            Param("cursor", "query", STRING),
+            *PAGE_PARAMS,
             REQUEST_ID,
         ),
         responses={200: "TaskPage"},
@@ -1068,8 +1071,7 @@ ROUTES: tuple[Route, ...] = (
             ),
             Param("processId", "query", STRING),
             Param("executionId", "query", STRING),
-            Param("limit", "query", {"type": "integer", "minimum": 0, "maximum": 100}),
-            Param("cursor", "query", STRING),
+            *PAGE_PARAMS,
             REQUEST_ID,
         ),
         responses={200: "LockPage"},
@@ -1121,14 +1123,8 @@ ROUTES: tuple[Route, ...] = (
                 {"type": "string", "minLength": 1},
                 description="Pattern; '*' matches any run. Required unless cursor is given.",
             ),
-            Param(
-                "tags",
-                "query",
-                {"type": "object", "additionalProperties": STRING},
-                description="Exact tag filters as tags[<key>]=<value>",
-            ),
-            Param("limit", "query", {"type": "integer", "minimum": 0, "maximum": 100}),
-            Param("cursor", "query", STRING),
+            TAG_FILTERS,
+            *PAGE_PARAMS,
             REQUEST_ID,
         ),
         responses={200: "SchedulePage"},

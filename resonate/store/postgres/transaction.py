@@ -18,7 +18,16 @@ from resonate.core.schedule import Schedule
 from resonate.core.search import PromiseQuery, ScheduleQuery, TaskQuery
 from resonate.core.task import Task, TaskState
 from resonate.store.base import Event
-from resonate.store.sqlite.transaction import promise_from_row, schedule_from_row, task_from_row
+from resonate.store.rows import (
+    callback_values,
+    dump_map,
+    promise_from_row,
+    promise_values,
+    schedule_from_row,
+    schedule_values,
+    task_from_row,
+    task_values,
+)
 
 # Highest code point that is a character; comparisons under the "C" collation follow code
 # points (UTF-8 byte order).
@@ -28,15 +37,6 @@ _SURROGATES = range(0xD800, 0xE000)
 
 class RetryOperation(Exception):
     """The operation acted on a state that changed under it: roll back and run it again."""
-
-
-def _dump_map(mapping: dict[str, str] | None) -> str | None:
-    return json.dumps(mapping, separators=(",", ":")) if mapping else None
-
-
-def _dump_json(value: Any) -> bytes:
-    """Raw JSON for the BYTEA columns (recv, mesg), as upstream stores them."""
-    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _affected(status: str) -> int:
@@ -165,21 +165,7 @@ class PostgresTransaction:
         return promise_from_row(row)[1] if row else None
 
     async def insert_promise(self, promise: Promise) -> bool:
-        inserted = await self._count(
-            self.statements["insert_promise"],
-            promise.id,
-            int(promise.state),
-            _dump_map(promise.param.headers),
-            promise.param.data,
-            _dump_map(promise.value.headers),
-            promise.value.data,
-            promise.timeout,
-            promise.idempotency_key_for_create,
-            promise.idempotency_key_for_complete,
-            _dump_map(promise.tags),
-            promise.created_on,
-            promise.completed_on,
-        )
+        inserted = await self._count(self.statements["insert_promise"], *promise_values(promise))
         return inserted == 1
 
     async def complete_promise(
@@ -195,7 +181,7 @@ class PostgresTransaction:
         row = await self._row(
             self.statements["complete_promise"],
             int(state),
-            _dump_map(value.headers),
+            dump_map(value.headers),
             value.data,
             idempotency_key,
             completed_on,
@@ -256,16 +242,7 @@ class PostgresTransaction:
         )
 
     async def insert_callback(self, callback: Callback) -> bool:
-        row = await self._row(
-            self.statements["insert_callback"],
-            callback.id,
-            callback.promise_id,
-            callback.root_promise_id,
-            _dump_json(callback.recv),
-            _dump_json(callback.message),
-            callback.timeout,
-            callback.created_on,
-        )
+        row = await self._row(self.statements["insert_callback"], *callback_values(callback))
         assert row is not None
         pending, inserted = row
         if not pending:
@@ -289,22 +266,7 @@ class PostgresTransaction:
         return task_from_row(row)[1] if row else None
 
     async def insert_task(self, task: Task) -> bool:
-        inserted = await self._count(
-            self.statements["insert_task"],
-            task.id,
-            task.process_id,
-            int(task.state),
-            task.root_promise_id,
-            _dump_json(task.recv),
-            _dump_json(task.message),
-            task.timeout,
-            task.counter,
-            task.attempt,
-            task.ttl,
-            task.expires_at,
-            task.created_on,
-            task.completed_on,
-        )
+        inserted = await self._count(self.statements["insert_task"], *task_values(task))
         return inserted == 1
 
     async def swap_task(self, old: Task, new: Task) -> bool:
@@ -418,23 +380,7 @@ class PostgresTransaction:
         return schedule_from_row(row)[1] if row else None
 
     async def insert_schedule(self, schedule: Schedule) -> bool:
-        inserted = await self._count(
-            self.statements["insert_schedule"],
-            schedule.id,
-            schedule.description,
-            schedule.cron,
-            schedule.timezone,
-            _dump_map(schedule.tags),
-            schedule.promise_id,
-            schedule.promise_timeout,
-            _dump_map(schedule.promise_param.headers),
-            schedule.promise_param.data,
-            _dump_map(schedule.promise_tags),
-            schedule.last_run_time,
-            schedule.next_run_time,
-            schedule.idempotency_key,
-            schedule.created_on,
-        )
+        inserted = await self._count(self.statements["insert_schedule"], *schedule_values(schedule))
         return inserted == 1
 
     async def delete_schedule(self, schedule_id: str) -> bool:

@@ -17,121 +17,16 @@ from resonate.core.schedule import Schedule
 from resonate.core.search import PromiseQuery, ScheduleQuery, TaskQuery, glob_pattern
 from resonate.core.task import Task, TaskState
 from resonate.store.base import Event
-
-
-def _dump_map(mapping: dict[str, str] | None) -> str | None:
-    return json.dumps(mapping, separators=(",", ":")) if mapping else None
-
-
-def _dump_json(value: Any) -> bytes:
-    """Raw JSON for the BLOB columns (recv, mesg), as upstream stores them."""
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-def _load_map(text: str | None) -> dict[str, str] | None:
-    return json.loads(text) if text else None
-
-
-def promise_from_row(row: sqlite3.Row | tuple[Any, ...]) -> tuple[int, Promise]:
-    (
-        sort_id,
-        promise_id,
-        state,
-        param_headers,
-        param_data,
-        value_headers,
-        value_data,
-        timeout,
-        key_create,
-        key_complete,
-        tags,
-        created_on,
-        completed_on,
-    ) = row
-    promise = Promise(
-        id=promise_id,
-        state=PromiseState(state),
-        param=Value(_load_map(param_headers), param_data),
-        value=Value(_load_map(value_headers), value_data),
-        timeout=timeout,
-        idempotency_key_for_create=key_create,
-        idempotency_key_for_complete=key_complete,
-        tags=_load_map(tags) or {},
-        created_on=created_on,
-        completed_on=completed_on,
-    )
-    return sort_id, promise
-
-
-def task_from_row(row: sqlite3.Row | tuple[Any, ...]) -> tuple[int, Task]:
-    (
-        sort_id,
-        task_id,
-        process_id,
-        state,
-        root_promise_id,
-        recv,
-        mesg,
-        timeout,
-        counter,
-        attempt,
-        ttl,
-        expires_at,
-        created_on,
-        completed_on,
-    ) = row
-    task = Task(
-        id=task_id,
-        state=TaskState(state),
-        root_promise_id=root_promise_id,
-        recv=json.loads(recv),
-        message=json.loads(mesg),
-        timeout=timeout,
-        counter=counter,
-        attempt=attempt,
-        process_id=process_id,
-        ttl=ttl,
-        expires_at=expires_at,
-        created_on=created_on,
-        completed_on=completed_on,
-    )
-    return sort_id, task
-
-
-def schedule_from_row(row: sqlite3.Row | tuple[Any, ...]) -> tuple[int, Schedule]:
-    (
-        sort_id,
-        schedule_id,
-        description,
-        cron,
-        timezone,
-        tags,
-        promise_id,
-        promise_timeout,
-        param_headers,
-        param_data,
-        promise_tags,
-        last_run_time,
-        next_run_time,
-        idempotency_key,
-        created_on,
-    ) = row
-    schedule = Schedule(
-        id=schedule_id,
-        cron=cron,
-        promise_id=promise_id,
-        promise_timeout=promise_timeout,
-        next_run_time=next_run_time,
-        created_on=created_on,
-        description=description,
-        timezone=timezone,
-        tags=_load_map(tags) or {},
-        promise_param=Value(_load_map(param_headers), param_data),
-        promise_tags=_load_map(promise_tags) or {},
-        last_run_time=last_run_time,
-        idempotency_key=idempotency_key,
-    )
-    return sort_id, schedule
+from resonate.store.rows import (
+    callback_values,
+    dump_map,
+    promise_from_row,
+    promise_values,
+    schedule_from_row,
+    schedule_values,
+    task_from_row,
+    task_values,
+)
 
 
 # One `tags[k]=v` filter on a JSON column. json_each compares the decoded key, so every key is
@@ -184,23 +79,7 @@ class SqliteTransaction:
         return promise_from_row(row)[1] if row else None
 
     async def insert_promise(self, promise: Promise) -> bool:
-        cursor = self.conn.execute(
-            self.statements["insert_promise"],
-            (
-                promise.id,
-                int(promise.state),
-                _dump_map(promise.param.headers),
-                promise.param.data,
-                _dump_map(promise.value.headers),
-                promise.value.data,
-                promise.timeout,
-                promise.idempotency_key_for_create,
-                promise.idempotency_key_for_complete,
-                _dump_map(promise.tags),
-                promise.created_on,
-                promise.completed_on,
-            ),
-        )
+        cursor = self.conn.execute(self.statements["insert_promise"], promise_values(promise))
         return cursor.rowcount == 1
 
     async def complete_promise(
@@ -217,7 +96,7 @@ class SqliteTransaction:
             self.statements["complete_promise"],
             (
                 int(state),
-                _dump_map(value.headers),
+                dump_map(value.headers),
                 value.data,
                 idempotency_key,
                 completed_on,
@@ -287,18 +166,7 @@ class SqliteTransaction:
         )
 
     async def insert_callback(self, callback: Callback) -> bool:
-        cursor = self.conn.execute(
-            self.statements["insert_callback"],
-            (
-                callback.id,
-                callback.promise_id,
-                callback.root_promise_id,
-                _dump_json(callback.recv),
-                _dump_json(callback.message),
-                callback.timeout,
-                callback.created_on,
-            ),
-        )
+        cursor = self.conn.execute(self.statements["insert_callback"], callback_values(callback))
         return cursor.rowcount == 1
 
     async def complete_root_tasks(self, root_promise_id: str, now: int) -> int:
@@ -321,24 +189,7 @@ class SqliteTransaction:
         return task_from_row(row)[1] if row else None
 
     async def insert_task(self, task: Task) -> bool:
-        cursor = self.conn.execute(
-            self.statements["insert_task"],
-            (
-                task.id,
-                task.process_id,
-                int(task.state),
-                task.root_promise_id,
-                _dump_json(task.recv),
-                _dump_json(task.message),
-                task.timeout,
-                task.counter,
-                task.attempt,
-                task.ttl,
-                task.expires_at,
-                task.created_on,
-                task.completed_on,
-            ),
-        )
+        cursor = self.conn.execute(self.statements["insert_task"], task_values(task))
         return cursor.rowcount == 1
 
     async def swap_task(self, old: Task, new: Task) -> bool:
@@ -445,25 +296,7 @@ class SqliteTransaction:
         return schedule_from_row(row)[1] if row else None
 
     async def insert_schedule(self, schedule: Schedule) -> bool:
-        cursor = self.conn.execute(
-            self.statements["insert_schedule"],
-            (
-                schedule.id,
-                schedule.description,
-                schedule.cron,
-                schedule.timezone,
-                _dump_map(schedule.tags),
-                schedule.promise_id,
-                schedule.promise_timeout,
-                _dump_map(schedule.promise_param.headers),
-                schedule.promise_param.data,
-                _dump_map(schedule.promise_tags),
-                schedule.last_run_time,
-                schedule.next_run_time,
-                schedule.idempotency_key,
-                schedule.created_on,
-            ),
-        )
+        cursor = self.conn.execute(self.statements["insert_schedule"], schedule_values(schedule))
         return cursor.rowcount == 1
 
     async def delete_schedule(self, schedule_id: str) -> bool:

@@ -1,0 +1,200 @@
+"""Records <-> table rows, shared by the SQLite and PostgreSQL stores: both tables have the same
+columns in the same order (http-api.md §14.2), so a record is encoded and decoded once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from resonate.core.callback import Callback
+from resonate.core.promise import Promise, PromiseState, Value
+from resonate.core.schedule import Schedule
+from resonate.core.task import Task, TaskState
+
+Row = Sequence[Any]
+
+
+def dump_map(mapping: dict[str, str] | None) -> str | None:
+    return json.dumps(mapping, separators=(",", ":")) if mapping else None
+
+
+def dump_json(value: Any) -> bytes:
+    """Raw JSON for the BLOB/BYTEA columns (recv, mesg), as upstream stores them."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def load_map(text: str | None) -> dict[str, str] | None:
+    return json.loads(text) if text else None
+
+
+def promise_from_row(row: Row) -> tuple[int, Promise]:
+    (
+        sort_id,
+        promise_id,
+        state,
+        param_headers,
+        param_data,
+        value_headers,
+        value_data,
+        timeout,
+        key_create,
+        key_complete,
+        tags,
+        created_on,
+        completed_on,
+    ) = row
+    promise = Promise(
+        id=promise_id,
+        state=PromiseState(state),
+        param=Value(load_map(param_headers), param_data),
+        value=Value(load_map(value_headers), value_data),
+        timeout=timeout,
+        idempotency_key_for_create=key_create,
+        idempotency_key_for_complete=key_complete,
+        tags=load_map(tags) or {},
+        created_on=created_on,
+        completed_on=completed_on,
+    )
+    return sort_id, promise
+
+
+def task_from_row(row: Row) -> tuple[int, Task]:
+    (
+        sort_id,
+        task_id,
+        process_id,
+        state,
+        root_promise_id,
+        recv,
+        mesg,
+        timeout,
+        counter,
+        attempt,
+        ttl,
+        expires_at,
+        created_on,
+        completed_on,
+    ) = row
+    task = Task(
+        id=task_id,
+        state=TaskState(state),
+        root_promise_id=root_promise_id,
+        recv=json.loads(recv),
+        message=json.loads(mesg),
+        timeout=timeout,
+        counter=counter,
+        attempt=attempt,
+        process_id=process_id,
+        ttl=ttl,
+        expires_at=expires_at,
+        created_on=created_on,
+        completed_on=completed_on,
+    )
+    return sort_id, task
+
+
+def schedule_from_row(row: Row) -> tuple[int, Schedule]:
+    (
+        sort_id,
+        schedule_id,
+        description,
+        cron,
+        timezone,
+        tags,
+        promise_id,
+        promise_timeout,
+        param_headers,
+        param_data,
+        promise_tags,
+        last_run_time,
+        next_run_time,
+        idempotency_key,
+        created_on,
+    ) = row
+    schedule = Schedule(
+        id=schedule_id,
+        cron=cron,
+        promise_id=promise_id,
+        promise_timeout=promise_timeout,
+        next_run_time=next_run_time,
+        created_on=created_on,
+        description=description,
+        timezone=timezone,
+        tags=load_map(tags) or {},
+        promise_param=Value(load_map(param_headers), param_data),
+        promise_tags=load_map(promise_tags) or {},
+        last_run_time=last_run_time,
+        idempotency_key=idempotency_key,
+    )
+    return sort_id, schedule
+
+
+def promise_values(promise: Promise) -> tuple[Any, ...]:
+    """The columns of `insert_promise`, in order."""
+    return (
+        promise.id,
+        int(promise.state),
+        dump_map(promise.param.headers),
+        promise.param.data,
+        dump_map(promise.value.headers),
+        promise.value.data,
+        promise.timeout,
+        promise.idempotency_key_for_create,
+        promise.idempotency_key_for_complete,
+        dump_map(promise.tags),
+        promise.created_on,
+        promise.completed_on,
+    )
+
+
+def callback_values(callback: Callback) -> tuple[Any, ...]:
+    """The columns of `insert_callback`, in order."""
+    return (
+        callback.id,
+        callback.promise_id,
+        callback.root_promise_id,
+        dump_json(callback.recv),
+        dump_json(callback.message),
+        callback.timeout,
+        callback.created_on,
+    )
+
+
+def task_values(task: Task) -> tuple[Any, ...]:
+    """The columns of `insert_task`, in order."""
+    return (
+        task.id,
+        task.process_id,
+        int(task.state),
+        task.root_promise_id,
+        dump_json(task.recv),
+        dump_json(task.message),
+        task.timeout,
+        task.counter,
+        task.attempt,
+        task.ttl,
+        task.expires_at,
+        task.created_on,
+        task.completed_on,
+    )
+
+
+def schedule_values(schedule: Schedule) -> tuple[Any, ...]:
+    """The columns of `insert_schedule`, in order."""
+    return (
+        schedule.id,
+        schedule.description,
+        schedule.cron,
+        schedule.timezone,
+        dump_map(schedule.tags),
+        schedule.promise_id,
+        schedule.promise_timeout,
+        dump_map(schedule.promise_param.headers),
+        schedule.promise_param.data,
+        dump_map(schedule.promise_tags),
+        schedule.last_run_time,
+        schedule.next_run_time,
+        schedule.idempotency_key,
+        schedule.created_on,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -15,6 +16,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.metrics import MetricWrapperBase
 
 from resonate import __version__
 from resonate.store.base import Event
@@ -30,6 +32,7 @@ class Metrics:
     def __init__(self, store_kind: str) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.store_kind = store_kind
+        self._children: dict[tuple[Any, ...], Any] = {}
         registry = self.registry
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
@@ -147,21 +150,30 @@ class Metrics:
         )
         info.labels(__version__, store_kind).set(1)
 
+    def child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once: prometheus-client's lookup takes a lock
+        and builds a tuple each time, and this runs several times per request."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def observe_batch(self, operations: int, seconds: float, status: str) -> None:
-        self.store_batch.labels(self.store_kind).observe(operations)
-        self.store_duration.labels(self.store_kind).observe(seconds)
-        self.store_transactions.labels(self.store_kind, status).inc()
+        self.child(self.store_batch, self.store_kind).observe(operations)
+        self.child(self.store_duration, self.store_kind).observe(seconds)
+        self.child(self.store_transactions, self.store_kind, status).inc()
 
     def observe_events(self, events: Sequence[Event]) -> None:
         for event in events:
             if event.kind == "promise":
-                self.promises.labels(event.name).inc()
+                self.child(self.promises, event.name).inc(event.count)
             elif event.kind == "task":
-                self.tasks.labels(event.name).inc()
+                self.child(self.tasks, event.name).inc(event.count)
             elif event.kind == "schedule":
-                self.schedules.labels(event.name).inc(event.count)
+                self.child(self.schedules, event.name).inc(event.count)
             elif event.kind == "schedule_firing":
-                self.schedule_firings.labels(event.name).inc(event.count)
+                self.child(self.schedule_firings, event.name).inc(event.count)
             elif event.kind == "lock":
                 self._observe_lock(event.name, event.count)
 

@@ -9,6 +9,7 @@ the operation runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from resonate.core.clock import Clock
 from resonate.core.errors import Code, ResonateError
@@ -24,7 +25,7 @@ from resonate.core.routing import Router
 from resonate.core.search import PromiseQuery, promise_cursor
 from resonate.core.task import Task
 from resonate.server.tasks import TaskClaim, refresh_claimed_invoke, route_new_promise
-from resonate.store.base import Event, Transaction
+from resonate.store.base import Event, Shortcut, Store, Transaction
 
 # A guarded write that lost a race re-reads and decides again; a few rounds always suffice,
 # since every round observes a newer, completed state.
@@ -98,23 +99,24 @@ async def complete(
     the tasks rooted at the promise are completed, then its callbacks and subscriptions become
     INIT tasks and are deleted.
     """
+    now = clock_now if clock_now is not None else completed_on
     done = await tx.complete_promise(
         promise_id,
         state,
         value,
         idempotency_key,
         completed_on,
+        now=now,
         unless_overdue_at=unless_overdue_at,
     )
     if done is None:
         return None
     tx.emit(Event("promise", state.name.lower()))
-    now = clock_now if clock_now is not None else completed_on
-    for _ in range(await tx.complete_root_tasks(promise_id, now)):
-        tx.emit(Event("task", "completed"))
-    for _ in range(await tx.fire_callbacks(promise_id, now)):
-        tx.emit(Event("task", "created"))
-    return done
+    if done.tasks_completed:
+        tx.emit(Event("task", "completed", done.tasks_completed))
+    if done.tasks_created:
+        tx.emit(Event("task", "created", done.tasks_created))
+    return done.promise
 
 
 async def time_out(tx: Transaction, promise: Promise, now: int) -> Promise:
@@ -151,6 +153,20 @@ async def read_promise(tx: Transaction, clock: Clock, promise_id: str) -> Promis
     return promise
 
 
+def _new_promise(request: CreatePromise, now: int) -> Promise:
+    return Promise(
+        id=request.id,
+        state=PromiseState.PENDING,
+        param=request.param,
+        value=EMPTY_VALUE,
+        timeout=request.timeout,
+        idempotency_key_for_create=request.idempotency_key,
+        idempotency_key_for_complete=None,
+        tags=request.tags,
+        created_on=now,
+    )
+
+
 async def create_promise(
     tx: Transaction,
     clock: Clock,
@@ -163,17 +179,7 @@ async def create_promise(
     if claim is None:  # create-with-task ignores the fencing headers (F6)
         await check_fence(tx, request.fence)
     now = clock.now_ms()
-    promise = Promise(
-        id=request.id,
-        state=PromiseState.PENDING,
-        param=request.param,
-        value=EMPTY_VALUE,
-        timeout=request.timeout,
-        idempotency_key_for_create=request.idempotency_key,
-        idempotency_key_for_complete=None,
-        tags=request.tags,
-        created_on=now,
-    )
+    promise = _new_promise(request, now)
     for _ in range(MAX_ROUNDS):
         # Insert first: the common case (a new id) costs one statement.
         if await tx.insert_promise(promise):
@@ -192,23 +198,36 @@ async def create_promise(
     raise ResonateError(Code.STORE_ERROR, "create kept losing races; giving up")
 
 
+async def insert_new_promise(
+    tx: Transaction, clock: Clock, request: CreatePromise
+) -> Outcome | None:
+    """The first round of create_promise on its own, for a request with no fence to check and
+    no invoke task to create: one insert. None when the id exists (nothing was written)."""
+    promise = _new_promise(request, clock.now_ms())
+    if not await tx.insert_promise(promise):
+        return None
+    tx.emit(Event("promise", "created"))
+    return Outcome(promise, created=True)
+
+
+def _create_shortcut(
+    clock: Clock, request: CreatePromise, router: Router | None
+) -> Shortcut[Outcome] | None:
+    """The store shortcut (one statement) for ``create_promise``, when the request has one."""
+    if request.fence is not None or (router is not None and router.route(request.tags) is not None):
+        return None
+    return partial(insert_new_promise, clock=clock, request=request)
+
+
 async def complete_promise(tx: Transaction, clock: Clock, request: CompletePromise) -> Outcome:
     await check_fence(tx, request.fence)
     now = clock.now_ms()
     for _ in range(MAX_ROUNDS):
         # Complete first, guarded by "pending and not overdue": the common case costs one
         # statement; anything else is decided from the stored promise below.
-        done = await complete(
-            tx,
-            request.id,
-            request.state,
-            request.value,
-            request.idempotency_key,
-            now,
-            unless_overdue_at=now,
-        )
+        done = await _complete_pending(tx, request, now)
         if done is not None:
-            return Outcome(done, created=True)
+            return done
         stored = await _current(tx, request.id, now)
         if stored is None:
             raise ResonateError(Code.PROMISE_NOT_FOUND)
@@ -218,6 +237,54 @@ async def complete_promise(tx: Transaction, clock: Clock, request: CompletePromi
             )
             return Outcome(stored, created=False)
     raise ResonateError(Code.STORE_ERROR, "complete kept losing races; giving up")
+
+
+async def _complete_pending(tx: Transaction, request: CompletePromise, now: int) -> Outcome | None:
+    done = await complete(
+        tx,
+        request.id,
+        request.state,
+        request.value,
+        request.idempotency_key,
+        now,
+        unless_overdue_at=now,
+    )
+    return None if done is None else Outcome(done, created=True)
+
+
+async def complete_pending_promise(
+    tx: Transaction, clock: Clock, request: CompletePromise
+) -> Outcome | None:
+    """The first round of complete_promise on its own, for a request with no fence to check:
+    one statement. None when the promise is not pending, or overdue (nothing was written)."""
+    return await _complete_pending(tx, request, clock.now_ms())
+
+
+def _complete_shortcut(clock: Clock, request: CompletePromise) -> Shortcut[Outcome] | None:
+    """The store shortcut (one statement) for ``complete_promise``, when the request has one."""
+    if request.fence is not None:
+        return None
+    return partial(complete_pending_promise, clock=clock, request=request)
+
+
+async def run_create_promise(
+    store: Store, clock: Clock, request: CreatePromise, router: Router | None = None
+) -> Outcome:
+    """``create_promise`` as a request runs it: in one statement when the store can (a new
+    id, no fence, no invoke task), else in a transaction."""
+    return await store.run(
+        partial(create_promise, clock=clock, request=request, router=router),
+        shortcut=_create_shortcut(clock, request, router),
+    )
+
+
+async def run_complete_promise(store: Store, clock: Clock, request: CompletePromise) -> Outcome:
+    """``complete_promise`` as a request runs it: in one statement when the store can (a
+    pending promise, no fence), else in a transaction."""
+    return await store.run(
+        partial(complete_promise, clock=clock, request=request),
+        shortcut=_complete_shortcut(clock, request),
+    )
 
 
 async def search_promises(

@@ -35,6 +35,15 @@ class Event:
     count: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A promise just completed, with the tasks its completion completed and created."""
+
+    promise: Promise
+    tasks_completed: int
+    tasks_created: int
+
+
 class Transaction(Protocol):
     def emit(self, event: Event) -> None:
         """Publish ``event`` if and when the transaction commits."""
@@ -52,10 +61,13 @@ class Transaction(Protocol):
         idempotency_key: str | None,
         completed_on: int,
         *,
+        now: int,
         unless_overdue_at: int | None = None,
-    ) -> Promise | None:
+    ) -> Completion | None:
         """Complete the promise if it is still PENDING (and, with ``unless_overdue_at``, its
-        timeout is after that time); the completed promise, or None when nothing changed."""
+        timeout is after that time), then, in this order (http-api.md §2.8), complete the
+        INIT, ENQUEUED and CLAIMED tasks rooted at it and turn its callbacks and subscriptions
+        into INIT tasks created at ``now``, deleting them. None when nothing changed."""
 
     async def search_promises(self, query: PromiseQuery) -> list[tuple[int, Promise]]:
         """A page of (sort id, promise), newest first, after the query's position."""
@@ -75,13 +87,6 @@ class Transaction(Protocol):
 
     async def insert_callback(self, callback: Callback) -> bool:
         """Register unless the id exists; False when it does."""
-
-    async def complete_root_tasks(self, root_promise_id: str, now: int) -> int:
-        """Complete the INIT, ENQUEUED and CLAIMED tasks rooted at this promise (§2.8 step 2)."""
-
-    async def fire_callbacks(self, promise_id: str, now: int) -> int:
-        """Turn the promise's registrations into INIT tasks and delete them (§2.8 steps 3-4);
-        returns how many tasks were created."""
 
     async def get_task(self, task_id: str) -> Task | None: ...
 
@@ -148,6 +153,7 @@ class Transaction(Protocol):
 
 
 Operation = Callable[[Transaction], Awaitable[T]]
+Shortcut = Callable[[Transaction], Awaitable[T | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +169,16 @@ class SchemaStatus:
 class Store(Protocol):
     kind: str
 
-    async def run(self, operation: Operation[T]) -> T: ...
+    async def run(self, operation: Operation[T], *, shortcut: Shortcut[T] | None = None) -> T:
+        """Run ``operation`` in its own transaction; its result once committed.
+
+        ``shortcut`` serves the common case of a request in fewer round trips: an operation
+        that issues exactly one statement, so that it is atomic on its own, and returns None
+        when that statement did not settle the request (and changed nothing). A store where a
+        statement costs a round trip (PostgreSQL) runs it outside a transaction and runs
+        ``operation`` only after a None; a store where a transaction costs nothing extra
+        (SQLite) runs ``operation`` alone. Both ways give the same answer.
+        """
 
     async def schema_status(self) -> SchemaStatus:
         """The database's schema version and the latest this server knows; raises if the store

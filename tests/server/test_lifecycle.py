@@ -8,6 +8,7 @@ import sys
 
 import httpx
 
+from resonate.store.migrations import load_migrations
 from tests.support.servers import ServerProcess
 
 
@@ -36,7 +37,6 @@ def test_sigterm_drains_and_exits_zero(server_factory, tmp_path):
 def test_fresh_database_is_migrated_at_start(server_factory, tmp_path):
     server = server_factory(tmp_path).start()
     ready = httpx.get(server.url + "/readyz").json()
-    from resonate.store.migrations import load_migrations
 
     latest = len(load_migrations("resonate.store.sqlite"))
     assert ready == {"status": "ok", "store": "sqlite", "schemaVersion": latest}
@@ -82,7 +82,6 @@ def test_database_ahead_refuses_to_start(tmp_path):
     process = ServerProcess(tmp_path, db_path=db)
     result = subprocess.run(process.command(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    from resonate.store.migrations import load_migrations
 
     latest = len(load_migrations("resonate.store.sqlite"))
     assert "version 99" in result.stderr and f"({latest})" in result.stderr
@@ -105,9 +104,10 @@ def test_migrate_status_dry_run_up(tmp_path):
     up = resonate("migrate", "up", *args, cwd=tmp_path)
     assert up.returncode == 0, up.stderr
     assert "applied 001_initial_schema.sql" in up.stdout
-    assert "applied 002_schedule_timezone.sql" in up.stdout
+    assert "applied 003_complete_promise_function.sql" in up.stdout
     again = resonate("migrate", "status", *args, cwd=tmp_path)
-    assert "current version: 2" in again.stdout and "no pending migrations" in again.stdout
+    latest = len(load_migrations("resonate.store.sqlite"))
+    assert f"current version: {latest}" in again.stdout and "no pending migrations" in again.stdout
 
 
 def test_address_in_use_exits_one(server, tmp_path):

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import httpx
@@ -54,7 +54,7 @@ SKIP_REASON = (
 )
 FAR = 2**62
 NOW = 1_700_000_000_000
-LATEST = 2  # migrations shipped: 001_initial_schema, 002_schedule_timezone
+LATEST = 3  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function
 
 
 # ---- fixtures -----------------------------------------------------------------------------------
@@ -220,6 +220,7 @@ async def test_a_fresh_database_is_migrated_at_open(database: str) -> None:
     assert [(r["id"], r["name"]) for r in rows] == [
         (1, "initial_schema"),
         (2, "schedule_timezone"),
+        (3, "complete_promise_function"),
     ]
     assert "timezone" in {r["column_name"] for r in columns}
 
@@ -235,7 +236,7 @@ async def test_pending_migrations_refuse_to_open_until_migrate_up(database: str)
         await conn.execute(STATEMENTS["record_migration"], first.version, first.name, NOW)
     finally:
         await conn.close()
-    assert [m.version for m in store.pending_migrations(1)] == [2]
+    assert [m.version for m in store.pending_migrations(1)] == list(range(2, LATEST + 1))
     await store.close()
 
     refused = PostgresStore(database)
@@ -247,7 +248,7 @@ async def test_pending_migrations_refuse_to_open_until_migrate_up(database: str)
     migrating = PostgresStore(database)
     await migrating.open(migrate_fresh=False)
     applied = await migrating.migrate_up()
-    assert [m.version for m in applied] == [2]
+    assert [m.version for m in applied] == list(range(2, LATEST + 1))
     assert await migrating.migrate_up() == []
     await migrating.close()
     reopened = PostgresStore(database)
@@ -334,17 +335,53 @@ async def test_migrate_commands_use_the_postgres_store(database: str) -> None:
 # ---- promises: races through the operations (§2, §14.3) ---------------------------------------
 
 
-async def test_concurrent_completes_have_exactly_one_winner(store: PostgresStore) -> None:
-    clock = ManualClock(NOW)
-    created = await store.run(
-        partial(promises.create_promise, clock=clock, request=promises.CreatePromise("p", FAR))
+def run_request(
+    store: PostgresStore,
+    clock: ManualClock,
+    request: promises.CreatePromise | promises.CompletePromise,
+    shortcut: bool,
+) -> Awaitable[promises.Outcome]:
+    """A create or a completion as the HTTP routes run it (with the store shortcut), or as one
+    transaction."""
+    creates = isinstance(request, promises.CreatePromise)
+    if shortcut:
+        run: Any = promises.run_create_promise if creates else promises.run_complete_promise
+        return cast(Awaitable[promises.Outcome], run(store, clock, request))
+    operation: Any = promises.create_promise if creates else promises.complete_promise
+    return store.run(partial(operation, clock=clock, request=request))
+
+
+def resume_callback(
+    clock: ManualClock, promise_id: str, root: str
+) -> Callable[[Any], Awaitable[Any]]:
+    """The operation registering a resume callback of ``root`` on ``promise_id``."""
+    return partial(
+        callbacks.create_callback,
+        clock=clock,
+        promise_id=promise_id,
+        root_promise_id=root,
+        recv="poll://any@g",
+        timeout=FAR,
     )
+
+
+WITH_AND_WITHOUT_SHORTCUT = pytest.mark.parametrize(
+    "shortcut", [True, False], ids=["shortcut", "transaction"]
+)
+
+
+@WITH_AND_WITHOUT_SHORTCUT
+async def test_concurrent_completes_have_exactly_one_winner(
+    store: PostgresStore, shortcut: bool
+) -> None:
+    clock = ManualClock(NOW)
+    created = await run_request(store, clock, promises.CreatePromise("p", FAR), shortcut)
     assert created.created
 
     def complete(i: int) -> Awaitable[promises.Outcome]:
         state = (PromiseState.RESOLVED, PromiseState.REJECTED)[i % 2]
         request = promises.CompletePromise("p", state, Value({"i": str(i)}, str(i).encode()))
-        return store.run(partial(promises.complete_promise, clock=clock, request=request))
+        return run_request(store, clock, request, shortcut)
 
     results = await asyncio.gather(*(complete(i) for i in range(20)), return_exceptions=True)
     winners = [r for r in results if isinstance(r, promises.Outcome) and r.created]
@@ -360,38 +397,33 @@ async def test_concurrent_completes_have_exactly_one_winner(store: PostgresStore
     assert stored == winners[0].promise
 
 
-async def test_concurrent_creates_insert_once(store: PostgresStore) -> None:
+@WITH_AND_WITHOUT_SHORTCUT
+async def test_concurrent_creates_insert_once(store: PostgresStore, shortcut: bool) -> None:
     clock = ManualClock(NOW)
     request = promises.CreatePromise("same", FAR, idempotency_key="k")
     results = await asyncio.gather(
-        *(
-            store.run(partial(promises.create_promise, clock=clock, request=request))
-            for _ in range(20)
-        )
+        *(run_request(store, clock, request, shortcut) for _ in range(20))
     )
     assert sum(r.created for r in results) == 1
     assert {r.promise.id for r in results} == {"same"}
 
 
-async def test_completion_fires_callbacks_registered_concurrently(store: PostgresStore) -> None:
+@WITH_AND_WITHOUT_SHORTCUT
+async def test_completion_fires_callbacks_registered_concurrently(
+    store: PostgresStore, shortcut: bool
+) -> None:
     """A registration racing a completion either lands before it (and becomes a task) or sees
-    the promise completed; never a callback left behind on a completed promise."""
+    the promise completed; never a callback left behind on a completed promise. With the
+    shortcut the completion is one call of the stored function, whose statements each take a
+    fresh snapshot as the statements of a transaction do."""
     clock = ManualClock(NOW)
     for i in range(30):
         pid = f"race{i}"
         await store.run(insert_promises(promise(pid)))
         request = promises.CompletePromise(pid, PromiseState.RESOLVED)
-        register = partial(
-            callbacks.create_callback,
-            clock=clock,
-            promise_id=pid,
-            root_promise_id=f"root{i}",
-            recv="poll://any@g",
-            timeout=FAR,
-        )
+        register = resume_callback(clock, pid, f"root{i}")
         completed, registration = await asyncio.gather(
-            store.run(partial(promises.complete_promise, clock=clock, request=request)),
-            store.run(register),
+            run_request(store, clock, request, shortcut), store.run(register)
         )
         assert completed.created
 
@@ -408,6 +440,62 @@ async def test_completion_fires_callbacks_registered_concurrently(store: Postgre
         else:
             assert registration.callback is None
             assert registration.promise.state is PromiseState.RESOLVED
+
+
+async def test_a_create_and_complete_pair_costs_two_round_trips(
+    database: str, recorder: Recorder
+) -> None:
+    """The shortcuts send one statement each, outside a transaction (no BEGIN, no COMMIT),
+    the completion's root tasks and callbacks included; what they do not settle falls back to
+    the transactional operation."""
+    sent: list[str] = []
+
+    def verb(query: str) -> str:
+        code = [line for line in query.splitlines() if not line.lstrip().startswith("--")]
+        return " ".join(code).split()[0]
+
+    async def log_queries(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(lambda logged: sent.append(verb(logged.query)))
+
+    store = PostgresStore(
+        database,
+        pool_size=1,
+        connect_options={"init": log_queries},
+        on_events=recorder.on_events,
+    )
+    await store.open()
+    try:
+        clock = ManualClock(NOW)
+        create = promises.CreatePromise("leaf", FAR, idempotency_key="k")
+        assert (await run_request(store, clock, create, shortcut=True)).created
+        await store.run(resume_callback(clock, "leaf", "root"))
+        sent.clear()
+        recorder.events.clear()
+        complete = promises.CompletePromise("leaf", PromiseState.RESOLVED)
+        assert (await run_request(store, clock, complete, shortcut=True)).created
+        assert sent == ["SELECT"]  # resonate_complete_promise
+        assert recorder.events == [Event("promise", "resolved"), Event("task", "created")]
+
+        async def fired(tx: Any) -> tuple[Any, Any]:
+            return await tx.get_callback("__resume:root:leaf"), await tx.get_task(
+                "__resume:root:leaf"
+            )
+
+        callback, task = await store.run(fired)
+        assert callback is None and task is not None and task.state is TaskState.INIT
+
+        sent.clear()  # a create of an existing id: the shortcut wrote nothing, then the
+        again = await run_request(store, clock, create, shortcut=True)  # transaction answers
+        assert not again.created and again.promise.state is PromiseState.RESOLVED
+        assert sent[:2] == ["INSERT", "BEGIN"] and sent[-1] == "COMMIT"
+
+        sent.clear()  # a fenced request has no shortcut: the fence is checked in the transaction
+        fenced = promises.CreatePromise("fenced", FAR, fence=promises.Fence("t", 1))
+        with pytest.raises(ResonateError):
+            await run_request(store, clock, fenced, shortcut=True)
+        assert sent[0] == "BEGIN"
+    finally:
+        await store.close()
 
 
 async def test_lazy_timeout_and_fire_callbacks_match_sqlite(

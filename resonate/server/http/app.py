@@ -44,23 +44,13 @@ def _as_error(exc: web.HTTPException) -> tuple[ResonateError, dict[str, str]]:
 
 
 class RequestMetrics:
-    """Per-request metric updates with label children cached, off the hot path's allocations."""
+    """Per-request metric updates, through the registry's cached label children."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
-        self._http: dict[tuple[str, str, int], Any] = {}
-        self._http_duration: dict[tuple[str, str], Any] = {}
-        self._api: dict[tuple[str, int], Any] = {}
-        self._api_duration: dict[str, Any] = {}
-        self._in_flight: dict[str, Any] = {}
 
     def in_flight(self, operation: str) -> Any:
-        child = self._in_flight.get(operation)
-        if child is None:
-            child = self._in_flight[operation] = self.metrics.api_in_flight.labels(
-                operation, "http"
-            )
-        return child
+        return self.metrics.child(self.metrics.api_in_flight, operation, "http")
 
     def observe(
         self,
@@ -71,34 +61,14 @@ class RequestMetrics:
         code: int,
         seconds: float,
     ) -> None:
-        key = (method, template, status)
-        counter = self._http.get(key)
-        if counter is None:
-            counter = self._http[key] = self.metrics.http_requests.labels(
-                method, template, str(status)
-            )
-        counter.inc()
+        metrics = self.metrics
+        metrics.child(metrics.http_requests, method, template, str(status)).inc()
         if template not in STREAMS:  # a stream's duration says nothing about latency
-            timing = self._http_duration.get((method, template))
-            if timing is None:
-                timing = self._http_duration[(method, template)] = (
-                    self.metrics.http_duration.labels(method, template)
-                )
-            timing.observe(seconds)
+            metrics.child(metrics.http_duration, method, template).observe(seconds)
         if operation is None:
             return
-        api = self._api.get((operation, code))
-        if api is None:
-            api = self._api[(operation, code)] = self.metrics.api_requests.labels(
-                operation, "http", str(code)
-            )
-        api.inc()
-        api_timing = self._api_duration.get(operation)
-        if api_timing is None:
-            api_timing = self._api_duration[operation] = self.metrics.api_duration.labels(
-                operation, "http"
-            )
-        api_timing.observe(seconds)
+        metrics.child(metrics.api_requests, operation, "http", str(code)).inc()
+        metrics.child(metrics.api_duration, operation, "http").observe(seconds)
 
 
 def create_api_app(ctx: Context, *, max_body_size: int, metrics: Metrics | None) -> web.Application:

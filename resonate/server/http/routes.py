@@ -283,9 +283,7 @@ async def create_promise(ctx: Context, request: web.Request) -> web.Response:
         fence=fencing,
         head=_head(request),
     )
-    outcome = await ctx.store.run(
-        partial(promises.create_promise, clock=ctx.clock, request=command, router=ctx.router)
-    )
+    outcome = await promises.run_create_promise(ctx.store, ctx.clock, command, ctx.router)
     return _promise_response(outcome)
 
 
@@ -336,9 +334,7 @@ async def complete_promise(ctx: Context, request: web.Request) -> web.Response:
     )
     if not promise_id:
         raise ResonateError(Code.PROMISE_NOT_FOUND)
-    outcome = await ctx.store.run(
-        partial(promises.complete_promise, clock=ctx.clock, request=command)
-    )
+    outcome = await promises.run_complete_promise(ctx.store, ctx.clock, command)
     return _promise_response(outcome)
 
 

@@ -18,13 +18,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (id) DO NOTHING
 
 -- name: complete_promise
-UPDATE promises
-SET state = $1, value_headers = $2, value_data = $3, idempotency_key_for_complete = $4,
-    completed_on = $5
-WHERE id = $6 AND state = 1 AND ($7::bigint IS NULL OR timeout > $7::bigint)
-RETURNING sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout,
-          idempotency_key_for_create, idempotency_key_for_complete, tags, created_on,
-          completed_on
+-- The function of migration 003: the guarded update, the root tasks, the callbacks.
+SELECT * FROM resonate_complete_promise($1, $2, $3, $4, $5, $6, $7, $8)
 
 -- name: earliest_pending_timeout
 SELECT min(timeout) FROM promises WHERE state = 1
@@ -69,24 +64,6 @@ WITH pending AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM pending) AS pending, (SELECT count(*) FROM inserted) AS inserted
-
--- name: complete_root_tasks
-UPDATE tasks SET state = 8, process_id = NULL, attempt = 0, ttl = 0, expires_at = 0,
-                 completed_on = $1
-WHERE root_promise_id = $2 AND state IN (1, 2, 4)
-
--- name: fire_callbacks
--- One statement: the callbacks deleted are exactly the ones turned into tasks.
-WITH fired AS (
-    DELETE FROM callbacks WHERE promise_id = $2
-    RETURNING sort_id, id, root_promise_id, recv, mesg, timeout
-)
-INSERT INTO tasks (id, process_id, state, root_promise_id, recv, mesg, timeout, counter,
-                   attempt, ttl, expires_at, created_on)
-SELECT id, NULL, 1, root_promise_id, recv, mesg, timeout, 1, 0, 0, 0, $1
-FROM fired
-ORDER BY sort_id
-ON CONFLICT (id) DO NOTHING
 
 -- name: select_tasks
 SELECT sort_id, id, process_id, state, root_promise_id, recv, mesg, timeout, counter, attempt,

@@ -28,6 +28,7 @@ from resonate.store.base import (
     MigrationError,
     Operation,
     SchemaStatus,
+    Shortcut,
     StoreUnavailable,
 )
 from resonate.store.migrations import Migration, load_migrations, pending_after, pending_message
@@ -244,17 +245,26 @@ class PostgresStore:
 
     # ---- operations ---------------------------------------------------------------------------
 
-    async def run(self, operation: Operation[T]) -> T:
-        """Run ``operation`` in its own transaction; its result once committed."""
+    async def run(self, operation: Operation[T], *, shortcut: Shortcut[T] | None = None) -> T:
+        """Run ``operation`` in its own transaction; its result once committed. A
+        ``shortcut`` runs first, as one statement outside a transaction (one round trip
+        instead of three or more); ``operation`` runs only when it returns None."""
         if self._closed:
             raise ResonateError(Code.SHUTTING_DOWN, "the store is closing")
         pool = self._pool
         if pool is None:
             raise ResonateError(Code.NOT_READY, "store unavailable: the store is not open")
+        if shortcut is not None:
+            result = await self._run(pool, shortcut, transactional=False)
+            if result is not None:
+                return result
+        return await self._run(pool, operation, transactional=True)
+
+    async def _run(self, pool: asyncpg.Pool, operation: Operation[T], *, transactional: bool) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             started = time.perf_counter()
             try:
-                answered, result, events = await self._attempt(pool, operation)
+                answered, result, events = await self._attempt(pool, operation, transactional)
             except _Failed as failed:
                 self._observe(time.perf_counter() - started, failed.status, [])
                 if failed.retry and attempt < MAX_ATTEMPTS:
@@ -268,37 +278,39 @@ class PostgresStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(
-        self, pool: asyncpg.Pool, operation: Operation[Any]
+        self, pool: asyncpg.Pool, operation: Operation[Any], transactional: bool
     ) -> tuple[bool, Any, list[Event]]:
         """One transaction: (whether the result is a ResonateError answer, the result or the
-        answer, the events to publish). Any failure is a _Failed."""
+        answer, the events to publish). Any failure is a _Failed.
+
+        Not ``transactional``: the operation's single statement commits by itself, so a
+        connection lost while it ran leaves its outcome unknown, as a lost COMMIT does."""
+        conn: asyncpg.Connection | None = None
+        committing = not transactional
         try:
-            conn: asyncpg.Connection = await pool.acquire(timeout=self.tx_timeout)
-        except asyncio.CancelledError:
-            raise
-        except TimeoutError as error:
-            detail = f"no pooled connection came free within txTimeout ({self._tx_ms} ms)"
-            answer = ResonateError(Code.NOT_READY, f"store unavailable: {detail}")
-            raise _Failed(answer, retry=False, status="error") from error
-        except Exception as error:
-            raise _Failed(self._unavailable(error), retry=False, status="error") from error
-        committing = False
-        try:
+            # One deadline for taking a pooled connection and running the transaction: cheaper
+            # than asyncpg's own acquire timeout (a wait_for task per operation).
             async with asyncio.timeout(self.tx_timeout):
-                await conn.execute("BEGIN")
+                conn = await pool.acquire()
+                if transactional:
+                    await conn.execute("BEGIN")
                 tx = PostgresTransaction(conn, STATEMENTS)
                 answered = False
                 try:
                     result: Any = await operation(tx)
                 except ResonateError as answer:
                     answered, result = True, answer
-                committing = True
-                await conn.execute("COMMIT")
+                if transactional:
+                    committing = True
+                    await conn.execute("COMMIT")
             return answered, result, tx.events
         except asyncio.CancelledError:
-            _terminate(conn)  # a statement may be in flight: the connection is not reusable
+            if conn is not None:
+                _terminate(conn)  # a statement may be in flight: the connection is not reusable
             raise
         except Exception as error:
+            if conn is None:
+                raise self._acquire_failure(error) from error
             broken = _is_closed(conn)
             await self._discard(conn, error, broken)
             if broken or isinstance(error, UNREACHABLE):
@@ -307,12 +319,22 @@ class PostgresStore:
                 await pool.expire_connections()
             raise self._failure(error, broken, committing) from error
         finally:
-            await pool.release(conn)
+            if conn is not None:
+                await pool.release(conn)
+
+    def _acquire_failure(self, error: Exception) -> _Failed:
+        if isinstance(error, TimeoutError):
+            detail = f"no pooled connection came free within txTimeout ({self._tx_ms} ms)"
+            answer = ResonateError(Code.NOT_READY, f"store unavailable: {detail}")
+            return _Failed(answer, retry=False, status="error")
+        return _Failed(self._unavailable(error), retry=False, status="error")
 
     async def _discard(self, conn: asyncpg.Connection, error: Exception, broken: bool) -> None:
         """Roll back, or close a connection that cannot be trusted any more."""
         if broken or isinstance(error, TimeoutError):
             _terminate(conn)
+            return
+        if not conn.is_in_transaction():  # a shortcut's statement: nothing to roll back
             return
         try:
             async with asyncio.timeout(self.tx_timeout):

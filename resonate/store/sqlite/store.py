@@ -24,6 +24,7 @@ from resonate.store.base import (
     MigrationError,
     Operation,
     SchemaStatus,
+    Shortcut,
     StoreUnavailable,
 )
 from resonate.store.migrations import Migration, load_migrations, pending_after, pending_message
@@ -198,7 +199,9 @@ class SqliteStore:
 
     # ---- group commit -------------------------------------------------------------------------
 
-    async def run(self, operation: Operation[T]) -> T:
+    async def run(self, operation: Operation[T], *, shortcut: Shortcut[T] | None = None) -> T:
+        """Queue ``operation`` for the writer's next group commit. A ``shortcut`` is not
+        needed: the whole operation runs in-process inside the group's transaction."""
         if self._closed:
             raise ResonateError(Code.SHUTTING_DOWN, "the store is closing")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()

@@ -16,7 +16,7 @@ from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
 from resonate.core.search import PromiseQuery, ScheduleQuery, TaskQuery, glob_pattern
 from resonate.core.task import Task, TaskState
-from resonate.store.base import Event
+from resonate.store.base import Completion, Event
 from resonate.store.rows import (
     callback_values,
     dump_map,
@@ -90,8 +90,9 @@ class SqliteTransaction:
         idempotency_key: str | None,
         completed_on: int,
         *,
+        now: int,
         unless_overdue_at: int | None = None,
-    ) -> Promise | None:
+    ) -> Completion | None:
         row = self.conn.execute(
             self.statements["complete_promise"],
             (
@@ -105,7 +106,16 @@ class SqliteTransaction:
                 unless_overdue_at,
             ),
         ).fetchone()
-        return promise_from_row(row)[1] if row else None
+        if row is None:
+            return None
+        completed = self.conn.execute(
+            self.statements["complete_root_tasks"], (now, promise_id)
+        ).rowcount
+        created = self.conn.execute(
+            self.statements["tasks_from_callbacks"], (now, promise_id)
+        ).rowcount
+        self.conn.execute(self.statements["delete_callbacks"], (promise_id,))
+        return Completion(promise_from_row(row)[1], completed, created)
 
     def _filters(self, query: PromiseQuery) -> tuple[list[str], list[Any]]:
         where: list[str] = []
@@ -168,17 +178,6 @@ class SqliteTransaction:
     async def insert_callback(self, callback: Callback) -> bool:
         cursor = self.conn.execute(self.statements["insert_callback"], callback_values(callback))
         return cursor.rowcount == 1
-
-    async def complete_root_tasks(self, root_promise_id: str, now: int) -> int:
-        cursor = self.conn.execute(self.statements["complete_root_tasks"], (now, root_promise_id))
-        return cursor.rowcount
-
-    async def fire_callbacks(self, promise_id: str, now: int) -> int:
-        created = self.conn.execute(
-            self.statements["tasks_from_callbacks"], (now, promise_id)
-        ).rowcount
-        self.conn.execute(self.statements["delete_callbacks"], (promise_id,))
-        return created
 
     # ---- tasks --------------------------------------------------------------------------------
 

@@ -24,7 +24,12 @@ from resonate.core.promise import (
 from resonate.core.routing import Router
 from resonate.core.search import PromiseQuery, promise_cursor
 from resonate.core.task import Task
-from resonate.server.tasks import TaskClaim, refresh_claimed_invoke, route_new_promise
+from resonate.server.tasks import (
+    TaskClaim,
+    insert_routed_promise,
+    invoke_task,
+    refresh_claimed_invoke,
+)
 from resonate.store.base import Event, Shortcut, Store, Transaction
 
 # A guarded write that lost a race re-reads and decides again; a few rounds always suffice,
@@ -179,15 +184,11 @@ async def create_promise(
     if claim is None:  # create-with-task ignores the fencing headers (F6)
         await check_fence(tx, request.fence)
     now = clock.now_ms()
-    promise = _new_promise(request, now)
     for _ in range(MAX_ROUNDS):
         # Insert first: the common case (a new id) costs one statement.
-        if await tx.insert_promise(promise):
-            tx.emit(Event("promise", "created"))
-            task = None
-            if router is not None:
-                task = await route_new_promise(tx, router, promise, now, request.head, claim)
-            return Outcome(promise, created=True, task=task)
+        created = await _insert_new(tx, request, now, router, claim)
+        if created is not None:
+            return created
         existing = await _current(tx, request.id, now)
         if existing is not None:
             decide_create_existing(existing, request.idempotency_key, request.strict)
@@ -198,25 +199,42 @@ async def create_promise(
     raise ResonateError(Code.STORE_ERROR, "create kept losing races; giving up")
 
 
-async def insert_new_promise(
-    tx: Transaction, clock: Clock, request: CreatePromise
+async def _insert_new(
+    tx: Transaction,
+    request: CreatePromise,
+    now: int,
+    router: Router | None,
+    claim: TaskClaim | None,
 ) -> Outcome | None:
-    """The first round of create_promise on its own, for a request with no fence to check and
-    no invoke task to create: one insert. None when the id exists (nothing was written)."""
-    promise = _new_promise(request, clock.now_ms())
-    if not await tx.insert_promise(promise):
+    """The promise with its invoke task, if the router matches it, in one statement; None
+    when the id exists (nothing was written)."""
+    promise = _new_promise(request, now)
+    task = invoke_task(router, promise, now, request.head, claim)
+    if not await insert_routed_promise(tx, promise, task):
         return None
-    tx.emit(Event("promise", "created"))
-    return Outcome(promise, created=True)
+    return Outcome(promise, created=True, task=task)
+
+
+async def insert_new_promise(
+    tx: Transaction,
+    clock: Clock,
+    request: CreatePromise,
+    router: Router | None = None,
+    claim: TaskClaim | None = None,
+) -> Outcome | None:
+    """The first round of create_promise on its own, for a request with no fence to check:
+    one statement. None when the id exists (nothing was written)."""
+    return await _insert_new(tx, request, clock.now_ms(), router, claim)
 
 
 def _create_shortcut(
-    clock: Clock, request: CreatePromise, router: Router | None
+    clock: Clock, request: CreatePromise, router: Router | None, claim: TaskClaim | None
 ) -> Shortcut[Outcome] | None:
-    """The store shortcut (one statement) for ``create_promise``, when the request has one."""
-    if request.fence is not None or (router is not None and router.route(request.tags) is not None):
+    """The store shortcut (one statement) for ``create_promise``, when the request has one:
+    when there is no fence to check (create-with-task ignores fences, F6)."""
+    if claim is None and request.fence is not None:
         return None
-    return partial(insert_new_promise, clock=clock, request=request)
+    return partial(insert_new_promise, clock=clock, request=request, router=router, claim=claim)
 
 
 async def complete_promise(tx: Transaction, clock: Clock, request: CompletePromise) -> Outcome:
@@ -268,13 +286,17 @@ def _complete_shortcut(clock: Clock, request: CompletePromise) -> Shortcut[Outco
 
 
 async def run_create_promise(
-    store: Store, clock: Clock, request: CreatePromise, router: Router | None = None
+    store: Store,
+    clock: Clock,
+    request: CreatePromise,
+    router: Router | None = None,
+    claim: TaskClaim | None = None,
 ) -> Outcome:
     """``create_promise`` as a request runs it: in one statement when the store can (a new
-    id, no fence, no invoke task), else in a transaction."""
+    id, no fence), else in a transaction."""
     return await store.run(
-        partial(create_promise, clock=clock, request=request, router=router),
-        shortcut=_create_shortcut(clock, request, router),
+        partial(create_promise, clock=clock, request=request, router=router, claim=claim),
+        shortcut=_create_shortcut(clock, request, router, claim),
     )
 
 

@@ -13,7 +13,7 @@ from resonate.core.routing import Router
 from resonate.core.schedule import INVOCATION_TAG, SCHEDULE_TAG, Schedule, render_template
 from resonate.core.search import ScheduleQuery, schedule_cursor
 from resonate.server.cron import parse_cron
-from resonate.server.tasks import route_new_promise
+from resonate.server.tasks import insert_routed_promise, invoke_task
 from resonate.store.base import Event, Transaction
 
 log = logging.getLogger("resonate.schedules")
@@ -146,10 +146,8 @@ async def fire_due_schedules(
             tags={**schedule.promise_tags, SCHEDULE_TAG: schedule.id, INVOCATION_TAG: "true"},
             created_on=now,
         )
-        if await tx.insert_promise(promise):
-            tx.emit(Event("promise", "created"))
+        if await insert_routed_promise(tx, promise, invoke_task(router, promise, now, None)):
             tx.emit(Event("schedule_firing", "created"))
-            await route_new_promise(tx, router, promise, now, None)
         else:
             log.info(
                 "schedule %s: promise %s exists; slot %d skipped", schedule.id, promise_id, slot

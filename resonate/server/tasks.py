@@ -69,17 +69,16 @@ class TaskClaim:
     ttl: int
 
 
-async def route_new_promise(
-    tx: Transaction,
-    router: Router,
+def invoke_task(
+    router: Router | None,
     promise: Promise,
     now: int,
     head: dict[str, str] | None,
     claim: TaskClaim | None = None,
 ) -> Task | None:
-    """Create the invoke task of a newly created promise when the router matches it: INIT
-    (after `resonate:delay`), or CLAIMED by ``claim`` (§2.5)."""
-    recv = router.route(promise.tags)
+    """The invoke task of a new promise when ``router`` matches it: INIT (after
+    `resonate:delay`), or CLAIMED by ``claim`` (§2.5); None when nothing matches."""
+    recv = router.route(promise.tags) if router is not None else None
     if recv is None:
         return None
     task = Task.invoke(
@@ -93,12 +92,20 @@ async def route_new_promise(
             ttl=claim.ttl,
             expires_at=add_ms(now, claim.ttl),
         )
-    if not await tx.insert_task(task):  # pragma: no cover - the promise id was new
-        return None
-    _changed(tx, "created")
-    if claim is not None:
-        _changed(tx, "claimed")
     return task
+
+
+async def insert_routed_promise(tx: Transaction, promise: Promise, invoke: Task | None) -> bool:
+    """Insert a new promise together with its invoke task (see ``invoke_task``), in one
+    statement where the store can; False, with nothing written, when the id exists."""
+    if not await tx.insert_promise(promise, invoke):
+        return False
+    tx.emit(Event("promise", "created"))
+    if invoke is not None:
+        _changed(tx, "created")
+        if invoke.state is TaskState.CLAIMED:
+            _changed(tx, "claimed")
+    return True
 
 
 async def refresh_claimed_invoke(

@@ -50,8 +50,12 @@ class Transaction(Protocol):
 
     async def get_promise(self, promise_id: str) -> Promise | None: ...
 
-    async def insert_promise(self, promise: Promise) -> bool:
-        """Insert unless the id exists; False when it does."""
+    async def insert_promise(self, promise: Promise, invoke: Task | None = None) -> bool:
+        """Insert unless the id exists, with the promise's ``invoke`` task if given, in one
+        statement where the store can; False (and nothing written) when the id exists.
+
+        The invoke task's id derives from the new promise's id, so it cannot exist already;
+        if it did, the whole insert fails rather than store the promise without its task."""
 
     async def complete_promise(
         self,

@@ -36,8 +36,8 @@ from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.routing import Router
 from resonate.core.schedule import Schedule
 from resonate.core.search import PromiseQuery, ScheduleQuery
-from resonate.core.task import Task, TaskState
-from resonate.server import callbacks, locks, promises, schedules
+from resonate.core.task import Task, TaskState, invoke_id
+from resonate.server import callbacks, locks, promises, schedules, tasks
 from resonate.server.config import Config
 from resonate.store.base import Event, MigrationError, StoreUnavailable
 from resonate.store.migrations import pending_message
@@ -442,7 +442,7 @@ async def test_completion_fires_callbacks_registered_concurrently(
             assert registration.promise.state is PromiseState.RESOLVED
 
 
-async def test_a_create_and_complete_pair_costs_two_round_trips(
+async def test_creates_and_completes_cost_one_round_trip_each(
     database: str, recorder: Recorder
 ) -> None:
     """The shortcuts send one statement each, outside a transaction (no BEGIN, no COMMIT),
@@ -489,6 +489,28 @@ async def test_a_create_and_complete_pair_costs_two_round_trips(
         assert not again.created and again.promise.state is PromiseState.RESOLVED
         assert sent[:2] == ["INSERT", "BEGIN"] and sent[-1] == "COMMIT"
 
+        sent.clear()  # a promise the router matches: with its invoke task, still one statement
+        invoked = promises.CreatePromise("fn", FAR, tags={"resonate:invoke": "poll://any@g"})
+        routed = await promises.run_create_promise(store, clock, invoked, Router())
+        assert sent == ["WITH"]  # insert_promise_and_invoke_task
+        assert routed.created and routed.task is not None
+
+        sent.clear()  # create-with-task: the invoke task is CLAIMED by the caller
+        claimed = await promises.run_create_promise(
+            store,
+            clock,
+            replace(invoked, id="fn2"),
+            Router(),
+            tasks.TaskClaim("worker", 30_000),
+        )
+        assert sent == ["WITH"]
+        assert claimed.task is not None and claimed.task.state is TaskState.CLAIMED
+
+        async def stored_tasks(tx: Any) -> list[Any]:
+            return [await tx.get_task(task.id) for task in (routed.task, claimed.task)]
+
+        assert await store.run(stored_tasks) == [routed.task, claimed.task]
+
         sent.clear()  # a fenced request has no shortcut: the fence is checked in the transaction
         fenced = promises.CreatePromise("fenced", FAR, fence=promises.Fence("t", 1))
         with pytest.raises(ResonateError):
@@ -496,6 +518,21 @@ async def test_a_create_and_complete_pair_costs_two_round_trips(
         assert sent[0] == "BEGIN"
     finally:
         await store.close()
+
+
+async def test_a_promise_is_never_stored_without_its_invoke_task(
+    store: PostgresStore, sqlite_store: SqliteStore
+) -> None:
+    """Should the invoke task's id exist already (it cannot: it derives from the new promise's
+    id), the insert fails as a whole on both stores, through the shortcut or not."""
+    clock = ManualClock(NOW)
+    invoked = promises.CreatePromise("fn", FAR, tags={"resonate:invoke": "poll://any@g"})
+    for each in (store, sqlite_store):
+        await each.run(insert_tasks(task(invoke_id("fn"), "elsewhere")))
+        with pytest.raises(ResonateError) as raised:
+            await promises.run_create_promise(each, clock, invoked, Router())
+        assert raised.value.code is Code.STORE_ERROR
+        assert await get_promise(each, "fn") is None
 
 
 async def test_lazy_timeout_and_fire_callbacks_match_sqlite(

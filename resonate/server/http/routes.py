@@ -301,15 +301,7 @@ async def create_promise_and_task(ctx: Context, request: web.Request) -> web.Res
         head=_head(request),
     )
     claim = tasks.TaskClaim(task["processId"], task["ttl"] or 0)
-    outcome = await ctx.store.run(
-        partial(
-            promises.create_promise,
-            clock=ctx.clock,
-            request=command,
-            router=ctx.router,
-            claim=claim,
-        )
-    )
+    outcome = await promises.run_create_promise(ctx.store, ctx.clock, command, ctx.router, claim)
     return json_response(
         201 if outcome.created else 200,
         {

@@ -17,6 +17,24 @@ INSERT INTO promises (id, state, param_headers, param_data, value_headers, value
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (id) DO NOTHING
 
+-- name: insert_promise_and_invoke_task
+-- A new promise and its invoke task in one statement (both or neither). The task is inserted
+-- only when the promise was, and without ON CONFLICT: its id derives from the new promise's,
+-- and should it exist the whole statement fails rather than store the promise alone.
+WITH promise AS (
+    INSERT INTO promises (id, state, param_headers, param_data, value_headers, value_data,
+                          timeout, idempotency_key_for_create, idempotency_key_for_complete,
+                          tags, created_on, completed_on)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING 1
+), task AS (
+    INSERT INTO tasks (id, process_id, state, root_promise_id, recv, mesg, timeout, counter,
+                       attempt, ttl, expires_at, created_on, completed_on)
+    SELECT $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25 FROM promise
+)
+SELECT count(*) FROM promise
+
 -- name: complete_promise
 -- The function of migration 003: the guarded update, the root tasks, the callbacks.
 SELECT * FROM resonate_complete_promise($1, $2, $3, $4, $5, $6, $7, $8)

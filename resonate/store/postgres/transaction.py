@@ -164,9 +164,18 @@ class PostgresTransaction:
         row = await self._row(self.statements["select_promises"] + " WHERE id = $1", promise_id)
         return promise_from_row(row)[1] if row else None
 
-    async def insert_promise(self, promise: Promise) -> bool:
-        inserted = await self._count(self.statements["insert_promise"], *promise_values(promise))
-        return inserted == 1
+    async def insert_promise(self, promise: Promise, invoke: Task | None = None) -> bool:
+        if invoke is None:
+            inserted = await self._count(
+                self.statements["insert_promise"], *promise_values(promise)
+            )
+            return inserted == 1
+        inserted = await self.conn.fetchval(
+            self.statements["insert_promise_and_invoke_task"],
+            *promise_values(promise),
+            *task_values(invoke),
+        )
+        return bool(inserted)
 
     async def complete_promise(
         self,

@@ -79,6 +79,12 @@ INSERT INTO tasks (id, process_id, state, root_promise_id, recv, mesg, timeout, 
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING
 
+-- name: insert_invoke_task
+-- The invoke task of a promise inserted by the same operation (no ON CONFLICT: see base.py).
+INSERT INTO tasks (id, process_id, state, root_promise_id, recv, mesg, timeout, counter,
+                   attempt, ttl, expires_at, created_on, completed_on)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
 -- name: swap_task
 UPDATE tasks
 SET process_id = ?, state = ?, counter = ?, attempt = ?, ttl = ?, expires_at = ?,

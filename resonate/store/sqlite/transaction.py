@@ -78,9 +78,15 @@ class SqliteTransaction:
         ).fetchone()
         return promise_from_row(row)[1] if row else None
 
-    async def insert_promise(self, promise: Promise) -> bool:
+    async def insert_promise(self, promise: Promise, invoke: Task | None = None) -> bool:
         cursor = self.conn.execute(self.statements["insert_promise"], promise_values(promise))
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        if invoke is not None:
+            # A plain INSERT: a task already there is an integrity error that rolls the
+            # operation back, promise included.
+            self.conn.execute(self.statements["insert_invoke_task"], task_values(invoke))
+        return True
 
     async def complete_promise(
         self,

@@ -6,7 +6,8 @@ created on first use and reused afterwards; the application code (tests/sdk/work
 in subprocesses with that interpreter. Set RESONATE_SDK_PYTHON to an interpreter that already
 has resonate-sdk==0.4.12 to skip the virtualenv.
 
-Each test gets its own `resonate serve` on a fresh SQLite file with free ports for the API,
+Each test runs once per store: its own `resonate serve` on a fresh SQLite file, or on a fresh
+PostgreSQL database when RESONATE_TEST_POSTGRES_DSN is set, with free ports for the API,
 the poll listener and metrics, and a `SdkCluster` that starts SDK processes, reads their
 record file and kills every process it started when the test ends. On failure, the server
 log, every process's output and the record file are attached to the report.
@@ -32,6 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import pg
 from tests.support.servers import ServerProcess
 
 SDK_VERSION = "0.4.12"
@@ -384,15 +386,24 @@ def sdk(
     request: pytest.FixtureRequest,
     sdk_python: Path,
     server_factory: type[ServerProcess],
+    store_kind: str,
     tmp_path: Path,
 ) -> Iterator[SdkCluster]:
-    """A fresh server plus an SdkCluster to start SDK processes against it."""
+    """A fresh server (on each store: a fresh SQLite file, or a fresh PostgreSQL database)
+    plus an SdkCluster to start SDK processes against it."""
     server_dir = tmp_path / "server"
     server_dir.mkdir()
-    server = server_factory(server_dir, extra_args=list(SERVER_ARGS)).start()
-    cluster = SdkCluster(sdk_python, server, tmp_path)
-    request.node._sdk_cluster = cluster
+    dsn = pg.create_database_sync("resonate_sdk") if store_kind == "postgres" else None
+    store_args = pg.store_args(dsn) if dsn is not None else []
     try:
-        yield cluster
+        server = server_factory(server_dir, extra_args=[*SERVER_ARGS, *store_args]).start()
+        cluster = SdkCluster(sdk_python, server, tmp_path)
+        request.node._sdk_cluster = cluster
+        try:
+            yield cluster
+        finally:
+            cluster.close()
+            server.stop()
     finally:
-        cluster.close()
+        if dsn is not None:
+            pg.drop_database_sync(dsn)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
@@ -142,6 +142,10 @@ class ApiRequest:
     params: tuple[tuple[str, str], ...] = ()
     headers: dict[str, str] = field(default_factory=dict)
     json: JsonObject | None = None
+
+
+# The request for one page of a search, given the cursor to continue from (None: the first).
+PageRequest = Callable[[str | None], ApiRequest]
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,6 +513,18 @@ class ResonateClient:
             raise _unreachable(self.base_url, error) from error
         return parse_response(answer.status_code, answer.content, answer.reason_phrase)
 
+    def iter_pages(
+        self, build: PageRequest, items_key: str, cursor: str | None = None
+    ) -> Iterator[JsonObject]:
+        """The items of every page of a search, from ``cursor`` on: ``build(cursor)`` is the
+        request for one page; the next cursor comes from each answer until the last page."""
+        while True:
+            page = self.send(build(cursor)).body
+            yield from page_items(page, items_key)
+            cursor = page.get("cursor")
+            if not cursor:
+                return
+
     def healthz(self) -> ApiResponse:
         return self.send(healthz_request())
 
@@ -561,12 +577,9 @@ class ResonateClient:
         cursor: str | None = None,
     ) -> Iterator[JsonObject]:
         """Every matching promise, following cursors until the last page."""
-        while True:
-            page = self.search_promises(id, state, tags, limit, cursor).body
-            yield from page_items(page, "promises")
-            cursor = page.get("cursor")
-            if not cursor:
-                return
+        return self.iter_pages(
+            lambda at: search_promises_request(id, state, tags, limit, at), "promises", cursor
+        )
 
     def create_callback(
         self, promise_id: str, root_promise_id: str, recv: Recv, timeout: int
@@ -608,12 +621,11 @@ class ResonateClient:
         cursor: str | None = None,
     ) -> Iterator[JsonObject]:
         """Every matching task, following cursors until the last page."""
-        while True:
-            page = self.search_tasks(id, state, process_id, root_promise_id, limit, cursor).body
-            yield from page_items(page, "tasks")
-            cursor = page.get("cursor")
-            if not cursor:
-                return
+        return self.iter_pages(
+            lambda at: search_tasks_request(id, state, process_id, root_promise_id, limit, at),
+            "tasks",
+            cursor,
+        )
 
     def claim_task(self, id: str, counter: int, process_id: str, ttl: int) -> ApiResponse:
         """`body` is `{"type", "promises": {"root": {...}, "leaf"?: {...}}}`; `ttl` relative ms."""
@@ -655,12 +667,11 @@ class ResonateClient:
         cursor: str | None = None,
     ) -> Iterator[JsonObject]:
         """Every matching lock, following cursors until the last page."""
-        while True:
-            page = self.search_locks(resource_id, process_id, execution_id, limit, cursor).body
-            yield from page_items(page, "locks")
-            cursor = page.get("cursor")
-            if not cursor:
-                return
+        return self.iter_pages(
+            lambda at: search_locks_request(resource_id, process_id, execution_id, limit, at),
+            "locks",
+            cursor,
+        )
 
     def acquire_lock(
         self, resource_id: str, execution_id: str, process_id: str, ttl: int
@@ -728,12 +739,9 @@ class ResonateClient:
         cursor: str | None = None,
     ) -> Iterator[JsonObject]:
         """Every matching schedule, following cursors until the last page."""
-        while True:
-            page = self.search_schedules(id, tags, limit, cursor).body
-            yield from page_items(page, "schedules")
-            cursor = page.get("cursor")
-            if not cursor:
-                return
+        return self.iter_pages(
+            lambda at: search_schedules_request(id, tags, limit, at), "schedules", cursor
+        )
 
     def delete_schedule(self, id: str) -> ApiResponse:
         """204 without a body."""
@@ -780,6 +788,18 @@ class AsyncResonateClient:
             raise _unreachable(self.base_url, error) from error
         return parse_response(answer.status_code, answer.content, answer.reason_phrase)
 
+    async def iter_pages(
+        self, build: PageRequest, items_key: str, cursor: str | None = None
+    ) -> AsyncIterator[JsonObject]:
+        """The asynchronous ``ResonateClient.iter_pages``."""
+        while True:
+            page = (await self.send(build(cursor))).body
+            for item in page_items(page, items_key):
+                yield item
+            cursor = page.get("cursor")
+            if not cursor:
+                return
+
     async def healthz(self) -> ApiResponse:
         return await self.send(healthz_request())
 
@@ -822,7 +842,7 @@ class AsyncResonateClient:
     ) -> ApiResponse:
         return await self.send(search_promises_request(id, state, tags, limit, cursor))
 
-    async def iter_promises(
+    def iter_promises(
         self,
         id: str = "*",
         state: SearchState | None = None,
@@ -830,13 +850,9 @@ class AsyncResonateClient:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> AsyncIterator[JsonObject]:
-        while True:
-            page = (await self.search_promises(id, state, tags, limit, cursor)).body
-            for item in page_items(page, "promises"):
-                yield item
-            cursor = page.get("cursor")
-            if not cursor:
-                return
+        return self.iter_pages(
+            lambda at: search_promises_request(id, state, tags, limit, at), "promises", cursor
+        )
 
     async def create_callback(
         self, promise_id: str, root_promise_id: str, recv: Recv, timeout: int
@@ -864,7 +880,7 @@ class AsyncResonateClient:
             search_tasks_request(id, state, process_id, root_promise_id, limit, cursor)
         )
 
-    async def iter_tasks(
+    def iter_tasks(
         self,
         id: str = "*",
         state: TaskSearchState | None = None,
@@ -873,15 +889,11 @@ class AsyncResonateClient:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> AsyncIterator[JsonObject]:
-        while True:
-            response = await self.search_tasks(
-                id, state, process_id, root_promise_id, limit, cursor
-            )
-            for item in page_items(response.body, "tasks"):
-                yield item
-            cursor = response.body.get("cursor")
-            if not cursor:
-                return
+        return self.iter_pages(
+            lambda at: search_tasks_request(id, state, process_id, root_promise_id, limit, at),
+            "tasks",
+            cursor,
+        )
 
     async def claim_task(self, id: str, counter: int, process_id: str, ttl: int) -> ApiResponse:
         return await self.send(claim_task_request(id, counter, process_id, ttl))
@@ -910,7 +922,7 @@ class AsyncResonateClient:
             search_locks_request(resource_id, process_id, execution_id, limit, cursor)
         )
 
-    async def iter_locks(
+    def iter_locks(
         self,
         resource_id: str = "*",
         process_id: str | None = None,
@@ -918,13 +930,11 @@ class AsyncResonateClient:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> AsyncIterator[JsonObject]:
-        while True:
-            response = await self.search_locks(resource_id, process_id, execution_id, limit, cursor)
-            for item in page_items(response.body, "locks"):
-                yield item
-            cursor = response.body.get("cursor")
-            if not cursor:
-                return
+        return self.iter_pages(
+            lambda at: search_locks_request(resource_id, process_id, execution_id, limit, at),
+            "locks",
+            cursor,
+        )
 
     async def acquire_lock(
         self, resource_id: str, execution_id: str, process_id: str, ttl: int
@@ -979,20 +989,16 @@ class AsyncResonateClient:
     ) -> ApiResponse:
         return await self.send(search_schedules_request(id, tags, limit, cursor))
 
-    async def iter_schedules(
+    def iter_schedules(
         self,
         id: str = "*",
         tags: Mapping[str, str] | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> AsyncIterator[JsonObject]:
-        while True:
-            page = (await self.search_schedules(id, tags, limit, cursor)).body
-            for item in page_items(page, "schedules"):
-                yield item
-            cursor = page.get("cursor")
-            if not cursor:
-                return
+        return self.iter_pages(
+            lambda at: search_schedules_request(id, tags, limit, at), "schedules", cursor
+        )
 
     async def delete_schedule(self, id: str) -> ApiResponse:
         return await self.send(delete_schedule_request(id))

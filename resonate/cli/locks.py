@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from resonate.cli.arguments import parse_duration, usage_error
 from resonate.cli.options import GlobalOptions, client_command
 from resonate.cli.output import LOCK_VIEW
-from resonate.cli.promises import YesOption, confirm_destructive
+from resonate.cli.promises import (
+    AllPagesOption,
+    CursorOption,
+    LimitOption,
+    YesOption,
+    confirm_destructive,
+    show_search,
+)
 
 app = typer.Typer(
     name="locks",
@@ -56,25 +63,20 @@ def search_locks(
         str | None,
         typer.Option("--execution-id", metavar="E", help="Only locks held by this execution."),
     ] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", min=1, max=100, metavar="N", help="Page size (at most 100)."),
-    ] = None,
-    cursor: Annotated[
-        str | None, typer.Option("--cursor", metavar="CURSOR", help="Continue a search.")
-    ] = None,
-    all_pages: Annotated[
-        bool, typer.Option("--all", help="Follow cursors and print every match.")
-    ] = False,
+    limit: LimitOption = None,
+    cursor: CursorOption = None,
+    all_pages: AllPagesOption = False,
 ) -> None:
     """Search locks by resource id pattern, process and execution (by resource id)."""
-    query = (pattern, process_id, execution_id, limit, cursor)
-    with options.client() as client:
-        if all_pages:
-            page: dict[str, Any] = {"cursor": None, "locks": list(client.iter_locks(*query))}
-        else:
-            page = client.search_locks(*query).body
-    options.printer().show_page(page, LOCK_VIEW)
+    from resonate.client import search_locks_request
+
+    show_search(
+        options,
+        lambda at: search_locks_request(pattern, process_id, execution_id, limit, at),
+        cursor,
+        all_pages,
+        LOCK_VIEW,
+    )
 
 
 @app.command("acquire")

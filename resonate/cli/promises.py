@@ -20,7 +20,8 @@ from resonate.cli.options import GlobalOptions, client_command
 from resonate.cli.output import CALLBACK_VIEW, PROMISE_VIEW, OutputFormat, now_ms
 
 if TYPE_CHECKING:
-    from resonate.client import ApiResponse, CompletionState, Recv, SearchState
+    from resonate.cli.output import ResourceView
+    from resonate.client import ApiResponse, CompletionState, PageRequest, Recv, SearchState
 
 app = typer.Typer(
     name="promises",
@@ -64,6 +65,19 @@ StrictOption = Annotated[
     bool, typer.Option("--strict", help="Deduplicate only when the stored state matches.")
 ]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+PatternArgument = Annotated[
+    str, typer.Argument(metavar="PATTERN", help="Id pattern; '*' is a wildcard.")
+]
+LimitOption = Annotated[
+    int | None,
+    typer.Option("--limit", min=1, max=100, metavar="N", help="Page size (at most 100)."),
+]
+CursorOption = Annotated[
+    str | None, typer.Option("--cursor", metavar="CURSOR", help="Continue a search.")
+]
+AllPagesOption = Annotated[
+    bool, typer.Option("--all", help="Follow cursors and print every match.")
+]
 RecvOption = Annotated[
     str,
     typer.Option(
@@ -277,35 +291,46 @@ def cancel_promise(
 @client_command
 def search_promises(
     options: GlobalOptions,
-    pattern: Annotated[
-        str, typer.Argument(metavar="PATTERN", help="Id pattern; '*' is a wildcard.")
-    ] = "*",
+    pattern: PatternArgument = "*",
     state: Annotated[
         SearchStateChoice | None,
         typer.Option("--state", case_sensitive=False, help="Only promises in this state."),
     ] = None,
     tag: TagOption = None,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", min=1, max=100, metavar="N", help="Page size (at most 100)."),
-    ] = None,
-    cursor: Annotated[
-        str | None, typer.Option("--cursor", metavar="CURSOR", help="Continue a search.")
-    ] = None,
-    all_pages: Annotated[
-        bool, typer.Option("--all", help="Follow cursors and print every match.")
-    ] = False,
+    limit: LimitOption = None,
+    cursor: CursorOption = None,
+    all_pages: AllPagesOption = False,
 ) -> None:
     """Search promises by id pattern, state and tags (newest first)."""
+    from resonate.client import search_promises_request
+
     tags = key_values(tag, "--tag")
     search_state: SearchState | None = state.value if state else None
+    show_search(
+        options,
+        lambda at: search_promises_request(pattern, search_state, tags, limit, at),
+        cursor,
+        all_pages,
+        PROMISE_VIEW,
+    )
+
+
+def show_search(
+    options: GlobalOptions,
+    build: PageRequest,
+    cursor: str | None,
+    all_pages: bool,
+    view: ResourceView,
+) -> None:
+    """Print one page of a search (``build(cursor)`` is its request), or with ``all_pages``
+    every match from ``cursor`` on, as one page without a cursor."""
     with options.client() as client:
         if all_pages:
-            items = list(client.iter_promises(pattern, search_state, tags, limit, cursor))
-            page: dict[str, Any] = {"cursor": None, "promises": items}
+            items = list(client.iter_pages(build, view.items_key, cursor))
+            page: dict[str, Any] = {"cursor": None, view.items_key: items}
         else:
-            page = client.search_promises(pattern, search_state, tags, limit, cursor).body
-    options.printer().show_page(page, PROMISE_VIEW)
+            page = client.send(build(cursor)).body
+    options.printer().show_page(page, view)
 
 
 def _show_registration(options: GlobalOptions, response: ApiResponse) -> None:

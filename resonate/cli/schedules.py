@@ -10,11 +10,16 @@ from resonate.cli.arguments import parse_duration, read_data, usage_error
 from resonate.cli.options import GlobalOptions, client_command
 from resonate.cli.output import SCHEDULE_VIEW
 from resonate.cli.promises import (
+    AllPagesOption,
+    CursorOption,
     IdempotencyKeyOption,
+    LimitOption,
+    PatternArgument,
     TagOption,
     YesOption,
     confirm_destructive,
     key_values,
+    show_search,
 )
 
 app = typer.Typer(
@@ -154,30 +159,23 @@ def get_schedule(options: GlobalOptions, schedule_id: ScheduleId) -> None:
 @client_command
 def search_schedules(
     options: GlobalOptions,
-    pattern: Annotated[
-        str, typer.Argument(metavar="PATTERN", help="Id pattern; '*' is a wildcard.")
-    ] = "*",
+    pattern: PatternArgument = "*",
     tag: TagOption = None,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", min=1, max=100, metavar="N", help="Page size (at most 100)."),
-    ] = None,
-    cursor: Annotated[
-        str | None, typer.Option("--cursor", metavar="CURSOR", help="Continue a search.")
-    ] = None,
-    all_pages: Annotated[
-        bool, typer.Option("--all", help="Follow cursors and print every match.")
-    ] = False,
+    limit: LimitOption = None,
+    cursor: CursorOption = None,
+    all_pages: AllPagesOption = False,
 ) -> None:
     """Search schedules by id pattern and tags (newest first)."""
+    from resonate.client import search_schedules_request
+
     tags = key_values(tag, "--tag")
-    with options.client() as client:
-        if all_pages:
-            items = list(client.iter_schedules(pattern, tags, limit, cursor))
-            page: dict[str, Any] = {"cursor": None, "schedules": items}
-        else:
-            page = client.search_schedules(pattern, tags, limit, cursor).body
-    options.printer().show_page(page, SCHEDULE_VIEW)
+    show_search(
+        options,
+        lambda at: search_schedules_request(pattern, tags, limit, at),
+        cursor,
+        all_pages,
+        SCHEDULE_VIEW,
+    )
 
 
 @app.command("delete")

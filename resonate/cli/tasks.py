@@ -10,7 +10,15 @@ import typer
 from resonate.cli.arguments import parse_duration, usage_error
 from resonate.cli.options import GlobalOptions, client_command
 from resonate.cli.output import TASK_VIEW, OutputFormat, ResourceView
-from resonate.cli.promises import YesOption, confirm_destructive
+from resonate.cli.promises import (
+    AllPagesOption,
+    CursorOption,
+    LimitOption,
+    PatternArgument,
+    YesOption,
+    confirm_destructive,
+    show_search,
+)
 
 if TYPE_CHECKING:
     from resonate.client import TaskSearchState
@@ -66,9 +74,7 @@ def get_task(options: GlobalOptions, task_id: TaskId) -> None:
 @client_command
 def search_tasks(
     options: GlobalOptions,
-    pattern: Annotated[
-        str, typer.Argument(metavar="PATTERN", help="Id pattern; '*' is a wildcard.")
-    ] = "*",
+    pattern: PatternArgument = "*",
     state: Annotated[
         TaskStateChoice | None,
         typer.Option("--state", case_sensitive=False, help="Only tasks in this state."),
@@ -81,26 +87,23 @@ def search_tasks(
         str | None,
         typer.Option("--root-promise-id", metavar="ID", help="Only tasks of this root promise."),
     ] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", min=1, max=100, metavar="N", help="Page size (at most 100)."),
-    ] = None,
-    cursor: Annotated[
-        str | None, typer.Option("--cursor", metavar="CURSOR", help="Continue a search.")
-    ] = None,
-    all_pages: Annotated[
-        bool, typer.Option("--all", help="Follow cursors and print every match.")
-    ] = False,
+    limit: LimitOption = None,
+    cursor: CursorOption = None,
+    all_pages: AllPagesOption = False,
 ) -> None:
     """Search tasks by id pattern, state, claimer and root promise (newest first)."""
+    from resonate.client import search_tasks_request
+
     search_state: TaskSearchState | None = state.value if state else None
-    query = (pattern, search_state, process_id, root_promise_id, limit, cursor)
-    with options.client() as client:
-        if all_pages:
-            page: dict[str, Any] = {"cursor": None, "tasks": list(client.iter_tasks(*query))}
-        else:
-            page = client.search_tasks(*query).body
-    options.printer().show_page(page, TASK_VIEW)
+    show_search(
+        options,
+        lambda at: search_tasks_request(
+            pattern, search_state, process_id, root_promise_id, limit, at
+        ),
+        cursor,
+        all_pages,
+        TASK_VIEW,
+    )
 
 
 def _claim_summary(claim: dict[str, Any]) -> dict[str, Any]:

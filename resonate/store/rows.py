@@ -59,6 +59,20 @@ def promise_from_row(row: Row) -> tuple[int, Promise]:
     return sort_id, promise
 
 
+def callback_from_row(row: Row) -> Callback:
+    """A callback from the `get_callback` columns."""
+    callback_id, promise_id, root_promise_id, recv, mesg, timeout, created_on = row
+    return Callback(
+        callback_id,
+        promise_id,
+        root_promise_id,
+        json.loads(recv),
+        json.loads(mesg),
+        timeout,
+        created_on,
+    )
+
+
 def task_from_row(row: Row) -> tuple[int, Task]:
     (
         sort_id,
@@ -177,6 +191,22 @@ def task_values(task: Task) -> tuple[Any, ...]:
         task.expires_at,
         task.created_on,
         task.completed_on,
+    )
+
+
+def swap_task_values(old: Task, new: Task) -> tuple[Any, ...]:
+    """The parameters of `swap_task`: the new state, then the guard (id, old state, counter)."""
+    return (
+        new.process_id,
+        int(new.state),
+        new.counter,
+        new.attempt,
+        new.ttl,
+        new.expires_at,
+        new.completed_on,
+        old.id,
+        int(old.state),
+        old.counter,
     )
 
 

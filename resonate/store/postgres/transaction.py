@@ -19,12 +19,14 @@ from resonate.core.search import PromiseQuery, ScheduleQuery, TaskQuery
 from resonate.core.task import Task, TaskState
 from resonate.store.base import Completion, Event
 from resonate.store.rows import (
+    callback_from_row,
     callback_values,
     dump_map,
     promise_from_row,
     promise_values,
     schedule_from_row,
     schedule_values,
+    swap_task_values,
     task_from_row,
     task_values,
 )
@@ -243,18 +245,7 @@ class PostgresTransaction:
         if has_nul(callback_id):
             return None
         row = await self._row(self.statements["get_callback"], callback_id)
-        if row is None:
-            return None
-        callback_id, promise_id, root_promise_id, recv, mesg, timeout, created_on = row
-        return Callback(
-            callback_id,
-            promise_id,
-            root_promise_id,
-            json.loads(recv),
-            json.loads(mesg),
-            timeout,
-            created_on,
-        )
+        return callback_from_row(row) if row is not None else None
 
     async def insert_callback(self, callback: Callback) -> bool:
         row = await self._row(self.statements["insert_callback"], *callback_values(callback))
@@ -279,19 +270,7 @@ class PostgresTransaction:
         return inserted == 1
 
     async def swap_task(self, old: Task, new: Task) -> bool:
-        swapped = await self._count(
-            self.statements["swap_task"],
-            new.process_id,
-            int(new.state),
-            new.counter,
-            new.attempt,
-            new.ttl,
-            new.expires_at,
-            new.completed_on,
-            old.id,
-            int(old.state),
-            old.counter,
-        )
+        swapped = await self._count(self.statements["swap_task"], *swap_task_values(old, new))
         return swapped == 1
 
     async def heartbeat_tasks(self, process_id: str, now: int) -> int:

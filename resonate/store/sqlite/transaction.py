@@ -6,7 +6,6 @@ they never suspend (see ``run_to_completion`` in store.py).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
@@ -18,12 +17,14 @@ from resonate.core.search import PromiseQuery, ScheduleQuery, TaskQuery, glob_pa
 from resonate.core.task import Task, TaskState
 from resonate.store.base import Completion, Event
 from resonate.store.rows import (
+    callback_from_row,
     callback_values,
     dump_map,
     promise_from_row,
     promise_values,
     schedule_from_row,
     schedule_values,
+    swap_task_values,
     task_from_row,
     task_values,
 )
@@ -168,18 +169,7 @@ class SqliteTransaction:
 
     async def get_callback(self, callback_id: str) -> Callback | None:
         row = self.conn.execute(self.statements["get_callback"], (callback_id,)).fetchone()
-        if row is None:
-            return None
-        callback_id, promise_id, root_promise_id, recv, mesg, timeout, created_on = row
-        return Callback(
-            callback_id,
-            promise_id,
-            root_promise_id,
-            json.loads(recv),
-            json.loads(mesg),
-            timeout,
-            created_on,
-        )
+        return callback_from_row(row) if row is not None else None
 
     async def insert_callback(self, callback: Callback) -> bool:
         cursor = self.conn.execute(self.statements["insert_callback"], callback_values(callback))
@@ -198,21 +188,7 @@ class SqliteTransaction:
         return cursor.rowcount == 1
 
     async def swap_task(self, old: Task, new: Task) -> bool:
-        cursor = self.conn.execute(
-            self.statements["swap_task"],
-            (
-                new.process_id,
-                int(new.state),
-                new.counter,
-                new.attempt,
-                new.ttl,
-                new.expires_at,
-                new.completed_on,
-                old.id,
-                int(old.state),
-                old.counter,
-            ),
-        )
+        cursor = self.conn.execute(self.statements["swap_task"], swap_task_values(old, new))
         return cursor.rowcount == 1
 
     async def heartbeat_tasks(self, process_id: str, now: int) -> int:

@@ -34,7 +34,7 @@ import httpx
 import pytest
 
 from tests.support import pg
-from tests.support.servers import ServerProcess
+from tests.support.servers import ServerProcess, wait_until
 
 SDK_VERSION = "0.4.12"
 HERE = Path(__file__).resolve().parent
@@ -146,15 +146,8 @@ def sdk_python() -> Path:
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05):
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    """``wait_until`` with a timeout in seconds instead of a deadline."""
+    return wait_until(predicate, time.monotonic() + timeout, interval, what)
 
 
 @dataclass(frozen=True)

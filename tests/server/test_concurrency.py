@@ -87,14 +87,20 @@ async def _client_run(
     return history
 
 
-@pytest.mark.slow
-async def test_eight_clients_hammering_fifty_ids_are_linearizable(server, uid):
-    ids = [f"{uid}-{i}" for i in range(50)]
-    runs = await asyncio.gather(*(_client_run(server.url, ids, seed, 100) for seed in range(8)))
+def histories_by_id(runs: list[list[tuple[str, Op]]]) -> dict[str, list[Op]]:
+    """The clients' runs regrouped as one history per promise id."""
     by_id: dict[str, list[Op]] = {}
     for run in runs:
         for pid, op in run:
             by_id.setdefault(pid, []).append(op)
+    return by_id
+
+
+@pytest.mark.slow
+async def test_eight_clients_hammering_fifty_ids_are_linearizable(server, uid):
+    ids = [f"{uid}-{i}" for i in range(50)]
+    runs = await asyncio.gather(*(_client_run(server.url, ids, seed, 100) for seed in range(8)))
+    by_id = histories_by_id(runs)
     assert sum(len(ops) for ops in by_id.values()) == 800
     assert all(op.status < 500 for ops in by_id.values() for op in ops)
     bad = [pid for pid, ops in by_id.items() if not is_linearizable(ops)]

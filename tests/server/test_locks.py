@@ -500,57 +500,73 @@ CLIENTS = 16
 HOLDS_PER_CLIENT = 3
 
 
+Hold = tuple[int, int, str]  # (acquire acknowledged, release sent, execution), perf_counter ns
+
+
+async def contend_for_lock(
+    url: str, resource: str, execution: str, process: str, holds: list[Hold], give_up: float
+) -> int:
+    """One client racing for ``resource`` through HTTP until it has held the lock
+    HOLDS_PER_CLIENT times (recorded in ``holds``); how many acquires were refused.
+
+    A hold lasts from the acquire's 201 until the release is sent, across round trips so that
+    other clients run meanwhile: a read that must show this execution as the holder, and
+    sometimes re-acquires (still ours)."""
+    acquire_body = {
+        "resourceId": resource,
+        "executionId": execution,
+        "processId": process,
+        "ttl": 600_000,
+    }
+    release_body = {"resourceId": resource, "executionId": execution}
+    held = refusals = 0
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        while held < HOLDS_PER_CLIENT:
+            assert time.monotonic() < give_up, f"{execution} starved"
+            response = await client.post("/locks/acquire", json=acquire_body)
+            acknowledged = time.perf_counter_ns()
+            if response.status_code == 403:
+                assert response.json()["error"]["code"] == 40305
+                refusals += 1
+                await asyncio.sleep(random.uniform(0, 0.002))
+                continue
+            assert response.status_code == 201, response.text
+            current = await client.get(f"/locks/{resource}")
+            assert current.json()["executionId"] == execution, current.text
+            for _ in range(held % 3):
+                renewed = await client.post("/locks/acquire", json=acquire_body)
+                assert renewed.status_code == 201, renewed.text
+            released_at = time.perf_counter_ns()
+            released = await client.post("/locks/release", json=release_body)
+            assert released.status_code == 204, released.text
+            holds.append((acknowledged, released_at, execution))
+            held += 1
+    return refusals
+
+
+def assert_no_overlap(holds: list[Hold]) -> None:
+    """Every hold ends before the next one starts."""
+    for (_, released_at, holder), (acquired_at, _, successor) in itertools.pairwise(sorted(holds)):
+        assert released_at < acquired_at, f"{successor} acquired while {holder} held the lock"
+
+
 async def test_mutual_exclusion_under_contention(server, uid):
     """Many clients race on one resource through HTTP, each with its own execution id and a
     ttl far longer than the test, until each has held the lock a few times. A client holds the
     lock from the moment its acquire answered 201 until it sends its release; in the history
     of every client's holds no two such intervals may overlap."""
     resource = f"{uid}-contended"
-    holds: list[tuple[int, int, str]] = []  # (acquire acknowledged, release sent, execution)
-    refusals = 0
+    holds: list[Hold] = []
     give_up = time.monotonic() + 30
-
-    async def contender(index: int) -> None:
-        nonlocal refusals
-        execution = f"{uid}-e{index}"
-        acquire_body = {
-            "resourceId": resource,
-            "executionId": execution,
-            "processId": f"{uid}-p{index}",
-            "ttl": 600_000,
-        }
-        release_body = {"resourceId": resource, "executionId": execution}
-        held = 0
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            while held < HOLDS_PER_CLIENT:
-                assert time.monotonic() < give_up, f"{execution} starved"
-                response = await client.post("/locks/acquire", json=acquire_body)
-                acknowledged = time.perf_counter_ns()
-                if response.status_code == 403:
-                    assert response.json()["error"]["code"] == 40305
-                    refusals += 1
-                    await asyncio.sleep(random.uniform(0, 0.002))
-                    continue
-                assert response.status_code == 201, response.text
-                # Hold across round trips, so other clients run meanwhile: a read that must
-                # show us as the holder, and sometimes re-acquires (still ours).
-                current = await client.get(f"/locks/{resource}")
-                assert current.json()["executionId"] == execution, current.text
-                for _ in range(held % 3):
-                    renewed = await client.post("/locks/acquire", json=acquire_body)
-                    assert renewed.status_code == 201, renewed.text
-                released_at = time.perf_counter_ns()
-                released = await client.post("/locks/release", json=release_body)
-                assert released.status_code == 204, released.text
-                holds.append((acknowledged, released_at, execution))
-                held += 1
-
-    await asyncio.gather(*(contender(index) for index in range(CLIENTS)))
+    refusals = await asyncio.gather(
+        *(
+            contend_for_lock(server.url, resource, f"{uid}-e{i}", f"{uid}-p{i}", holds, give_up)
+            for i in range(CLIENTS)
+        )
+    )
     assert len(holds) == CLIENTS * HOLDS_PER_CLIENT
-    assert refusals > 0  # the race was real
-    holds.sort()
-    for (_, released_at, holder), (acquired_at, _, successor) in itertools.pairwise(holds):
-        assert released_at < acquired_at, f"{successor} acquired while {holder} held the lock"
+    assert sum(refusals) > 0  # the race was real
+    assert_no_overlap(holds)
     assert httpx.get(f"{server.url}/locks/{resource}").status_code == 404
 
 

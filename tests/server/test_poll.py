@@ -22,18 +22,10 @@ from resonate.server.delivery.poll import (
     stream_path,
 )
 from resonate.server.metrics import Metrics
+from tests.support.servers import eventually
 
 MESSAGE = {"type": "notify", "promise": {"id": "p/1", "state": "RESOLVED"}}
 HEAD = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
-
-
-async def eventually(condition: Callable[[], bool], within: float = 2.0) -> None:
-    """Poll ``condition`` until it holds; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 class Served:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import orjson
 import pytest
 from aiohttp import web
 
 from resonate.server.delivery.push import HttpPush
+from tests.support.servers import eventually, free_port
 
 MESSAGE = {
     "type": "invoke",
@@ -91,20 +90,6 @@ async def push() -> AsyncIterator[HttpPush]:
     plugin = HttpPush(timeout_ms=2000, conn_timeout_ms=1000)
     yield plugin
     await plugin.close()
-
-
-async def eventually(condition: Any, within: float = 2.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_2xx_is_delivered_with_body_and_headers(receiver: Receiver, push: HttpPush) -> None:

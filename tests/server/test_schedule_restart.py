@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from tests.support.servers import wait_until
 from tests.support.sse import Worker
 
 pytestmark = pytest.mark.slow
@@ -16,17 +17,6 @@ pytestmark = pytest.mark.slow
 def slots(api: httpx.Client) -> list[int]:
     page = api.get("/promises", params={"id": "tick.*", "limit": 100}).json()
     return sorted(int(p["id"].split(".")[1]) for p in page["promises"])
-
-
-def wait_for(condition, within: float, what: str):
-    deadline = time.monotonic() + within
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("stop", ["kill", "terminate"])
@@ -47,13 +37,17 @@ async def test_schedule_survives_restart_without_losing_or_duplicating(
         async with Worker(f"{first.poll_url}/default/w1") as worker:
             message = await worker.next_event(within=5)
             assert message["type"] == "invoke"
-        wait_for(lambda: len(slots(api)) >= 2, 5, "two firings")
+        wait_until(lambda: len(slots(api)) >= 2, time.monotonic() + 5, what="two firings")
     getattr(first, stop)()
 
     second = server_factory(tmp_path, db_path=first.db_path).start()
     with httpx.Client(base_url=second.url, timeout=10) as api:
         restarted_at = int(time.time() * 1000)
-        wait_for(lambda: slots(api)[-1] > restarted_at + 1000, 6, "firings after the restart")
+        wait_until(
+            lambda: slots(api)[-1] > restarted_at + 1000,
+            time.monotonic() + 6,
+            what="firings after the restart",
+        )
         fired = slots(api)
         # One promise per second from the first slot to the last: nothing lost over the outage.
         assert fired == list(range(fired[0], fired[-1] + 1000, 1000))

@@ -22,9 +22,16 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.server.test_concurrency import FAR, _client_run
+from tests.server.test_concurrency import FAR, _client_run, histories_by_id
+from tests.server.test_locks import (
+    CLIENTS,
+    HOLDS_PER_CLIENT,
+    Hold,
+    assert_no_overlap,
+    contend_for_lock,
+)
 from tests.support import pg
-from tests.support.linearizability import Op, is_linearizable
+from tests.support.linearizability import is_linearizable
 from tests.support.servers import ServerProcess
 from tests.support.sse import Worker
 
@@ -89,10 +96,7 @@ async def test_clients_on_both_servers_are_linearizable(servers, uid):
     runs = await asyncio.gather(
         *(_client_run(servers[seed % 2].url, ids, seed, 100) for seed in range(8))
     )
-    by_id: dict[str, list[Op]] = {}
-    for run in runs:
-        for pid, op in run:
-            by_id.setdefault(pid, []).append(op)
+    by_id = histories_by_id(runs)
     assert sum(len(ops) for ops in by_id.values()) == 800
     assert all(op.status < 500 for ops in by_id.values() for op in ops)
     # Some ids were created through one server and completed through the other.
@@ -318,57 +322,26 @@ def test_both_schedule_loops_fire_each_slot_once(servers, uid):
 
 # ---- locks --------------------------------------------------------------------------------------
 
-CLIENTS = 16
-HOLDS_PER_CLIENT = 3
-
 
 async def test_mutual_exclusion_across_servers(servers, uid):
     """As test_locks.test_mutual_exclusion_under_contention, with the clients split between
     the servers: a client holds the lock from its acquire's 201 until it sends its release, and
     no two holds overlap."""
     resource = f"{uid}-contended"
-    holds: list[tuple[int, int, str]] = []  # (acquire acknowledged, release sent, execution)
-    refusals = [0, 0]
+    holds: list[Hold] = []
     give_up = deadline_after(20)
-
-    async def contender(index: int) -> None:
-        execution = f"{uid}-e{index}"
-        acquire = {
-            "resourceId": resource,
-            "executionId": execution,
-            "processId": f"{uid}-p{index}",
-            "ttl": 600_000,
-        }
-        release = {"resourceId": resource, "executionId": execution}
-        held = 0
-        async with httpx.AsyncClient(base_url=servers[index % 2].url, timeout=30) as client:
-            while held < HOLDS_PER_CLIENT:
-                assert time.monotonic() < give_up, f"{execution} starved"
-                response = await client.post("/locks/acquire", json=acquire)
-                acknowledged = time.perf_counter_ns()
-                if response.status_code == 403:
-                    assert response.json()["error"]["code"] == 40305
-                    refusals[index % 2] += 1
-                    await asyncio.sleep(random.uniform(0, 0.002))
-                    continue
-                assert response.status_code == 201, response.text
-                current = await client.get(f"/locks/{resource}")
-                assert current.json()["executionId"] == execution, current.text
-                for _ in range(held % 3):
-                    renewed = await client.post("/locks/acquire", json=acquire)
-                    assert renewed.status_code == 201, renewed.text
-                released_at = time.perf_counter_ns()
-                released = await client.post("/locks/release", json=release)
-                assert released.status_code == 204, released.text
-                holds.append((acknowledged, released_at, execution))
-                held += 1
-
-    await asyncio.gather(*(contender(index) for index in range(CLIENTS)))
+    refused = await asyncio.gather(
+        *(
+            contend_for_lock(
+                servers[i % 2].url, resource, f"{uid}-e{i}", f"{uid}-p{i}", holds, give_up
+            )
+            for i in range(CLIENTS)
+        )
+    )
+    refusals = [sum(refused[0::2]), sum(refused[1::2])]
     assert len(holds) == CLIENTS * HOLDS_PER_CLIENT
     assert all(refusals), f"the race was real on both servers: {refusals}"
-    holds.sort()
-    for (_, released_at, holder), (acquired_at, _, successor) in itertools.pairwise(holds):
-        assert released_at < acquired_at, f"{successor} acquired while {holder} held the lock"
+    assert_no_overlap(holds)
     for server in servers:
         assert httpx.get(f"{server.url}/locks/{resource}").status_code == 404
 

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 import urllib.parse
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from functools import partial
@@ -45,23 +44,16 @@ from resonate.store.postgres.connection import postgres_dsn_and_options
 from resonate.store.postgres.store import STATEMENTS, PostgresStore
 from resonate.store.postgres.transaction import like_pattern, promise_search
 from resonate.store.sqlite.store import SqliteStore
+from tests.support import pg
 from tests.support.servers import ServerProcess
 
-DSN = os.environ.get("RESONATE_TEST_POSTGRES_DSN", "")
-SKIP_REASON = (
-    "PostgreSQL store tests need RESONATE_TEST_POSTGRES_DSN "
-    "(e.g. postgresql://postgres@127.0.0.1:5432/test)"
-)
+DSN = pg.DSN
 FAR = 2**62
 NOW = 1_700_000_000_000
 LATEST = 3  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function
 
 
 # ---- fixtures -----------------------------------------------------------------------------------
-
-
-def dsn_for(database: str, dsn: str = DSN) -> str:
-    return urllib.parse.urlunsplit(urllib.parse.urlsplit(dsn)._replace(path="/" + database))
 
 
 def server_address() -> tuple[str, int, str]:
@@ -73,21 +65,12 @@ def server_address() -> tuple[str, int, str]:
 async def database() -> AsyncIterator[str]:
     """A fresh, empty database; its DSN."""
     if not DSN:
-        pytest.skip(SKIP_REASON)
-    name = f"resonate_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(DSN)
+        pytest.skip(pg.SKIP_REASON)
+    dsn = await pg.create_database()
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield dsn
     finally:
-        await admin.close()
-    try:
-        yield dsn_for(name)
-    finally:
-        admin = await asyncpg.connect(DSN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await pg.drop_database(dsn)
 
 
 class Recorder:

@@ -20,24 +20,25 @@ def dsn_for(database: str, dsn: str = DSN) -> str:
     return urllib.parse.urlunsplit(urllib.parse.urlsplit(dsn)._replace(path="/" + database))
 
 
+async def _admin(statement: str) -> None:
+    """Run one statement on a connection of its own to the DSN's database."""
+    admin = await asyncpg.connect(DSN)
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
 async def create_database(prefix: str = "resonate_test") -> str:
     """A new empty database; its DSN."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    await _admin(f'CREATE DATABASE "{name}"')
     return dsn_for(name)
 
 
 async def drop_database(dsn: str) -> None:
     name = urllib.parse.urlsplit(dsn).path.lstrip("/")
-    admin = await asyncpg.connect(DSN)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def create_database_sync(prefix: str = "resonate_test") -> str:
@@ -57,11 +58,7 @@ async def create_schema(prefix: str = "resonate_test") -> str:
     """A new empty schema in the DSN's database; a DSN whose search_path is that schema.
     (Much cheaper than a database: a few ms instead of a few hundred.)"""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(DSN)
-    try:
-        await admin.execute(f'CREATE SCHEMA "{name}"')
-    finally:
-        await admin.close()
+    await _admin(f'CREATE SCHEMA "{name}"')
     parts = urllib.parse.urlsplit(DSN)
     query = urllib.parse.urlencode({"search_path": name})
     return urllib.parse.urlunsplit(parts._replace(query=query))
@@ -69,8 +66,4 @@ async def create_schema(prefix: str = "resonate_test") -> str:
 
 async def drop_schema(dsn: str) -> None:
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(dsn).query))
-    admin = await asyncpg.connect(DSN)
-    try:
-        await admin.execute(f'DROP SCHEMA IF EXISTS "{query["search_path"]}" CASCADE')
-    finally:
-        await admin.close()
+    await _admin(f'DROP SCHEMA IF EXISTS "{query["search_path"]}" CASCADE')

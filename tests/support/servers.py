@@ -3,6 +3,7 @@ manual clock. Ports are free random ports; databases live in temp dirs."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -31,6 +32,16 @@ def wait_until(predicate, deadline: float, interval: float = 0.02, what: str = "
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+async def eventually(condition, within: float = 2.0, what: str = "condition") -> None:
+    """``wait_until`` for async tests: poll without blocking the event loop, for ``within``
+    seconds at most."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 class ServerProcess:

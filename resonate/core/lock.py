@@ -12,8 +12,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from resonate.core.errors import bad_request
-from resonate.core.search import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, is_text
+from resonate.core.search import (
+    DEFAULT_LIMIT,
+    encode_cursor,
+    is_limit,
+    is_optional_text,
+    is_pattern,
+    is_text,
+    read_cursor,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,21 +91,13 @@ def lock_cursor(query: LockQuery, last_resource_id: str) -> str:
 
 
 def lock_query_from_cursor(cursor: str) -> LockQuery:
-    data = decode_cursor("locks", cursor)
-    try:
-        pattern, limit, after = data["resourceId"], data["limit"], data["after"]
-        process_id, execution_id = data["processId"], data["executionId"]
-        valid = (
-            is_text(pattern)
-            and pattern
-            and (process_id is None or is_text(process_id))
-            and (execution_id is None or is_text(execution_id))
-            and type(limit) is int
-            and 0 < limit <= MAX_LIMIT
-            and is_text(after)
-        )
-    except KeyError:
-        valid = False
-    if not valid:
-        raise bad_request("The cursor is invalid.")
-    return LockQuery(pattern, process_id, execution_id, limit, after)
+    f = read_cursor(
+        "locks",
+        cursor,
+        resourceId=is_pattern,
+        processId=is_optional_text,
+        executionId=is_optional_text,
+        limit=is_limit,
+        after=is_text,
+    )
+    return LockQuery(f["resourceId"], f["processId"], f["executionId"], f["limit"], f["after"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,27 +90,46 @@ def is_text(value: Any) -> bool:
     return True
 
 
-def promise_query_from_cursor(cursor: str) -> PromiseQuery:
-    data = decode_cursor("promises", cursor)
-    try:
-        pattern, state, tags = data["id"], data["state"], data["tags"]
-        limit, before = data["limit"], data["before"]
-        valid = (
-            is_text(pattern)
-            and pattern
-            and (state is None or (isinstance(state, str) and state in SEARCH_STATES))
-            and isinstance(tags, dict)
-            and all(is_text(k) and is_text(v) for k, v in tags.items())
-            and type(limit) is int
-            and 0 < limit <= MAX_LIMIT
-            and type(before) is int
-            and INT64_MIN <= before <= INT64_MAX
-        )
-    except KeyError:
-        valid = False
-    if not valid:
+def is_pattern(value: Any) -> bool:
+    return is_text(value) and bool(value)
+
+
+def is_optional_text(value: Any) -> bool:
+    return value is None or is_text(value)
+
+
+def is_tag_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(is_text(k) and is_text(v) for k, v in value.items())
+
+
+def is_limit(value: Any) -> bool:
+    return type(value) is int and 0 < value <= MAX_LIMIT
+
+
+def is_sort_id(value: Any) -> bool:
+    return type(value) is int and INT64_MIN <= value <= INT64_MAX
+
+
+def read_cursor(kind: str, cursor: str, **checks: Callable[[Any], bool]) -> dict[str, Any]:
+    """The fields of a ``kind`` cursor, each present and passing its check; else 400
+    "The cursor is invalid." (a cursor is opaque to clients, but not trusted)."""
+    data = decode_cursor(kind, cursor)
+    if not all(name in data and check(data[name]) for name, check in checks.items()):
         raise bad_request("The cursor is invalid.")
-    return PromiseQuery(pattern, state, tags, limit, before)
+    return {name: data[name] for name in checks}
+
+
+def promise_query_from_cursor(cursor: str) -> PromiseQuery:
+    f = read_cursor(
+        "promises",
+        cursor,
+        id=is_pattern,
+        state=lambda v: v is None or (isinstance(v, str) and v in SEARCH_STATES),
+        tags=is_tag_map,
+        limit=is_limit,
+        before=is_sort_id,
+    )
+    return PromiseQuery(f["id"], f["state"], f["tags"], f["limit"], f["before"])
 
 
 def glob_pattern(pattern: str) -> str:
@@ -175,26 +195,19 @@ def task_cursor(query: TaskQuery, last_sort_id: int) -> str:
 
 
 def task_query_from_cursor(cursor: str) -> TaskQuery:
-    data = decode_cursor("tasks", cursor)
-    try:
-        pattern, state, limit, before = data["id"], data["state"], data["limit"], data["before"]
-        process_id, root = data["processId"], data["rootPromiseId"]
-        valid = (
-            is_text(pattern)
-            and pattern
-            and (state is None or state in TASK_STATE_NAMES)
-            and (process_id is None or is_text(process_id))
-            and (root is None or is_text(root))
-            and type(limit) is int
-            and 0 < limit <= MAX_LIMIT
-            and type(before) is int
-            and INT64_MIN <= before <= INT64_MAX
-        )
-    except KeyError:
-        valid = False
-    if not valid:
-        raise bad_request("The cursor is invalid.")
-    return TaskQuery(pattern, state, process_id, root, limit, before)
+    f = read_cursor(
+        "tasks",
+        cursor,
+        id=is_pattern,
+        state=lambda v: v is None or v in TASK_STATE_NAMES,
+        processId=is_optional_text,
+        rootPromiseId=is_optional_text,
+        limit=is_limit,
+        before=is_sort_id,
+    )
+    return TaskQuery(
+        f["id"], f["state"], f["processId"], f["rootPromiseId"], f["limit"], f["before"]
+    )
 
 
 # ---- schedules (http-api.md §7.5) ------------------------------------------------------------
@@ -216,21 +229,7 @@ def schedule_cursor(query: ScheduleQuery, last_sort_id: int) -> str:
 
 
 def schedule_query_from_cursor(cursor: str) -> ScheduleQuery:
-    data = decode_cursor("schedules", cursor)
-    try:
-        pattern, tags, limit, before = data["id"], data["tags"], data["limit"], data["before"]
-        valid = (
-            is_text(pattern)
-            and pattern
-            and isinstance(tags, dict)
-            and all(is_text(k) and is_text(v) for k, v in tags.items())
-            and type(limit) is int
-            and 0 < limit <= MAX_LIMIT
-            and type(before) is int
-            and INT64_MIN <= before <= INT64_MAX
-        )
-    except KeyError:
-        valid = False
-    if not valid:
-        raise bad_request("The cursor is invalid.")
-    return ScheduleQuery(pattern, tags, limit, before)
+    f = read_cursor(
+        "schedules", cursor, id=is_pattern, tags=is_tag_map, limit=is_limit, before=is_sort_id
+    )
+    return ScheduleQuery(f["id"], f["tags"], f["limit"], f["before"])

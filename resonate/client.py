@@ -415,6 +415,25 @@ def delete_schedule_request(schedule_id: str) -> ApiRequest:
 # --- end of schedules ---------------------------------------------------------------------------
 
 
+# --- operator dashboard (GET /stats, GET /stuck) ------------------------------------------------
+
+
+def get_stats_request() -> ApiRequest:
+    return ApiRequest("GET", "/stats")
+
+
+def get_stuck_request(
+    lease_within: int | None = None, min_counter: int | None = None, limit: int | None = None
+) -> ApiRequest:
+    """What looks stuck; unset parameters take the server's defaults (10000 ms, 3, 20)."""
+    given = (("leaseWithin", lease_within), ("minCounter", min_counter), ("limit", limit))
+    params = tuple((name, str(value)) for name, value in given if value is not None)
+    return ApiRequest("GET", "/stuck", params=params)
+
+
+# --- end of operator dashboard ------------------------------------------------------------------
+
+
 def parse_response(status: int, content: bytes, reason: str = "") -> ApiResponse:
     """Turn an HTTP answer into an `ApiResponse`, or raise `ApiError`/`UnexpectedResponse`."""
     body: Any = None
@@ -749,6 +768,26 @@ class ResonateClient:
 
     # --- end of schedules ---
 
+    # --- operator dashboard ---
+
+    def get_stats(self) -> ApiResponse:
+        """`body` is `{"version", "store", "startedAt", "time", "countedAt", "promises":
+        {state: n}, "tasks": {state: n}, "schedules": n, "locks": n}`; every state is present.
+        The counts are shared by all callers for at least a second (`countedAt`)."""
+        return self.send(get_stats_request())
+
+    def get_stuck(
+        self,
+        lease_within: int | None = None,
+        min_counter: int | None = None,
+        limit: int | None = None,
+    ) -> ApiResponse:
+        """`body` is `{"time", "promises", "tasks", "schedules", "locks"}`: lists of at most
+        `limit` objects each; a task also has `"reason": "lease" | "counter"`."""
+        return self.send(get_stuck_request(lease_within, min_counter, limit))
+
+    # --- end of operator dashboard ---
+
 
 class AsyncResonateClient:
     """Asynchronous twin of `ResonateClient`, for the TUI."""
@@ -1004,6 +1043,21 @@ class AsyncResonateClient:
         return await self.send(delete_schedule_request(id))
 
     # --- end of schedules ---
+
+    # --- operator dashboard ---
+
+    async def get_stats(self) -> ApiResponse:
+        return await self.send(get_stats_request())
+
+    async def get_stuck(
+        self,
+        lease_within: int | None = None,
+        min_counter: int | None = None,
+        limit: int | None = None,
+    ) -> ApiResponse:
+        return await self.send(get_stuck_request(lease_within, min_counter, limit))
+
+    # --- end of operator dashboard ---
 
 
 def page_items(page: Any, items_key: str) -> list[JsonObject]:

@@ -41,6 +41,22 @@ def parse_limit(raw: str | None) -> int:
     return limit or DEFAULT_LIMIT
 
 
+def parse_int_param(
+    name: str, raw: str | None, default: int, minimum: int = 0, maximum: int = INT64_MAX
+) -> int:
+    """A decimal integer query parameter from ``minimum`` to ``maximum``; ``default`` when
+    absent or empty. Anything else is a 400 naming the parameter."""
+    if raw is None or raw == "":
+        return default
+    if raw.isascii() and raw.isdigit() and len(raw) <= 19 and minimum <= int(raw) <= maximum:
+        return int(raw)
+    if maximum == INT64_MAX:
+        bounds = "a non-negative integer" if minimum == 0 else f"an integer of at least {minimum}"
+    else:
+        bounds = f"an integer from {minimum} to {maximum}"
+    raise invalid(name, f"The field {name} must be {bounds}.")
+
+
 def parse_search_state(raw: str | None) -> str | None:
     if raw is None or raw == "":
         return None

@@ -151,6 +151,7 @@ class Server:
             base_url=base_url,
             task_frequency=config["api.http.taskFrequency"],
             poll=self.poll,
+            started_at=self.clock.now_ms(),
         )
         loop_options: dict[str, Any] = {
             "signal_timeout_ms": config["system.signalTimeout"],

@@ -21,7 +21,7 @@ from resonate.core.lock import Lock, LockQuery
 from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
 from resonate.core.search import PromiseQuery, ScheduleQuery, TaskQuery
-from resonate.core.task import Task
+from resonate.core.task import Task, TaskState
 
 T = TypeVar("T")
 
@@ -42,6 +42,17 @@ class Completion:
     promise: Promise
     tasks_completed: int
     tasks_created: int
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """How many records there are: promises and tasks by state (states without any are
+    absent), schedules, and locks held (not expired) at the time counted."""
+
+    promises: dict[PromiseState, int]
+    tasks: dict[TaskState, int]
+    schedules: int
+    locks: int
 
 
 class Transaction(Protocol):
@@ -155,6 +166,31 @@ class Transaction(Protocol):
         """Move a schedule to its next slot if its next run time is still ``expected_next``
         (so two loops or two servers never fire one slot twice)."""
 
+    # ---- operator dashboard reads (read-only; each statement served by an index) ----
+
+    async def count_records(self, now: int) -> Counts:
+        """Promises and tasks by state, schedules, and locks with ``expires_at > now``: one
+        statement, so one snapshot. Index scans, but over every row: callers cache it."""
+
+    async def stuck_promises(self, now: int, limit: int) -> list[Promise]:
+        """PENDING promises with ``timeout <= now`` (not yet timed out by the loop), by
+        timeout then id. Unlike ``overdue_promises``, locks nothing."""
+
+    async def tasks_with_lease_ending(self, until: int, limit: int) -> list[Task]:
+        """CLAIMED tasks with ``expires_at <= until``, by expiry then id."""
+
+    async def reissued_tasks(self, min_counter: int, limit: int) -> list[Task]:
+        """INIT, ENQUEUED or CLAIMED tasks with ``counter >= min_counter``, highest counter
+        first, then by id."""
+
+    async def overdue_schedules(self, now: int, limit: int) -> list[Schedule]:
+        """Schedules with ``next_run_time < now``, by next run time then id. Unlike
+        ``due_schedules``, locks nothing."""
+
+    async def stale_locks(self, now: int, limit: int) -> list[Lock]:
+        """Locks whose holder has not renewed them for more than half their ttl
+        (``expires_at - now < ttl / 2``), expired ones included, longest stale first."""
+
 
 Operation = Callable[[Transaction], Awaitable[T]]
 Shortcut = Callable[[Transaction], Awaitable[T | None]]
@@ -183,6 +219,13 @@ class Store(Protocol):
         ``operation`` only after a None; a store where a transaction costs nothing extra
         (SQLite) runs ``operation`` alone. Both ways give the same answer.
         """
+
+    async def read(self, operation: Operation[T]) -> T:
+        """Run a read-only ``operation`` (it must not write) away from the write path where
+        the store can: SQLite runs it on a second connection in its own thread, on a snapshot
+        of the last commit, so a long read never holds up the writer's batches (an in-memory
+        database has one connection and reads through the writer); PostgreSQL runs each of its
+        statements on its own on a pooled connection, without BEGIN and COMMIT."""
 
     async def schema_status(self) -> SchemaStatus:
         """The database's schema version and the latest this server knows; raises if the store

@@ -11,6 +11,7 @@ from resonate.core.callback import Callback
 from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
 from resonate.core.task import Task, TaskState
+from resonate.store.base import Counts
 
 Row = Sequence[Any]
 
@@ -228,3 +229,19 @@ def schedule_values(schedule: Schedule) -> tuple[Any, ...]:
         schedule.idempotency_key,
         schedule.created_on,
     )
+
+
+def counts_from_rows(rows: Sequence[Row]) -> Counts:
+    """The (table, state, count) rows of the count_records statement."""
+    promises: dict[PromiseState, int] = {}
+    tasks: dict[TaskState, int] = {}
+    totals = {"schedules": 0, "locks": 0}
+    for table, state, count in rows:
+        if table == "promises":
+            if count:
+                promises[PromiseState(state)] = int(count)
+        elif table == "tasks":
+            tasks[TaskState(state)] = int(count)
+        else:
+            totals[table] = int(count)
+    return Counts(promises, tasks, totals["schedules"], totals["locks"])

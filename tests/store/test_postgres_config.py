@@ -37,7 +37,9 @@ needs_postgres = pytest.mark.skipif(not pg.DSN, reason=pg.SKIP_REASON)
 
 
 async def ensure_role_and_database() -> None:
-    """The `resonate` user (password `secret`) and database the documents name."""
+    """The `resonate` user (password `secret`) and database the documents name, at the latest
+    schema version: the database outlives test runs, so it is upgraded as an operator would
+    (`resonate migrate up`, safe to run concurrently) when a run brings a new migration."""
     admin = await asyncpg.connect(pg.DSN)
     try:
         await admin.execute(
@@ -52,6 +54,10 @@ async def ensure_role_and_database() -> None:
                 await admin.execute("CREATE DATABASE resonate OWNER resonate")
     finally:
         await admin.close()
+    migrate = [sys.executable, "-m", "resonate", "migrate", "up", *SEED_FLAGS]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESONATE_")}
+    done = subprocess.run(migrate, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @needs_postgres

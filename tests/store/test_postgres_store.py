@@ -50,7 +50,8 @@ from tests.support.servers import ServerProcess
 DSN = pg.DSN
 FAR = 2**62
 NOW = 1_700_000_000_000
-LATEST = 3  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function
+LATEST = 4  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function,
+# 004_dashboard_indexes
 
 
 # ---- fixtures -----------------------------------------------------------------------------------
@@ -204,6 +205,7 @@ async def test_a_fresh_database_is_migrated_at_open(database: str) -> None:
         (1, "initial_schema"),
         (2, "schedule_timezone"),
         (3, "complete_promise_function"),
+        (4, "dashboard_indexes"),
     ]
     assert "timezone" in {r["column_name"] for r in columns}
 

@@ -212,6 +212,63 @@ COMPONENTS: dict[str, Any] = {
             "promises": {"type": "array", "items": {"$ref": "#/components/schemas/Promise"}},
         },
     },
+    "StateCounts": {
+        "type": "object",
+        "additionalProperties": INT64,
+        "description": "A count for every state, zero included",
+    },
+    "Stats": {
+        "type": "object",
+        "required": [
+            "version",
+            "store",
+            "startedAt",
+            "time",
+            "countedAt",
+            "promises",
+            "tasks",
+            "schedules",
+            "locks",
+        ],
+        "properties": {
+            "version": {"type": "string"},
+            "store": {"type": "string", "enum": ["sqlite", "postgres"]},
+            "startedAt": {**INT64, "description": "When this server started, ms"},
+            "time": {**INT64, "description": "The server's clock now, ms"},
+            "countedAt": {**INT64, "description": "When the counts were taken (cached), ms"},
+            "promises": {
+                "$ref": "#/components/schemas/StateCounts",
+                "propertyNames": {"enum": [s.name for s in PromiseState]},
+            },
+            "tasks": {
+                "$ref": "#/components/schemas/StateCounts",
+                "propertyNames": {"enum": [s.name for s in TaskState]},
+            },
+            "schedules": INT64,
+            "locks": {**INT64, "description": "Locks held (not expired) at countedAt"},
+        },
+    },
+    "StuckTask": {
+        "allOf": [
+            {"$ref": "#/components/schemas/ExtendedTask"},
+            {
+                "type": "object",
+                "required": ["reason"],
+                "properties": {"reason": {"type": "string", "enum": ["lease", "counter"]}},
+            },
+        ],
+    },
+    "Stuck": {
+        "type": "object",
+        "required": ["time", "promises", "tasks", "schedules", "locks"],
+        "properties": {
+            "time": {**INT64, "description": "The server's clock the lists were read at, ms"},
+            "promises": {"type": "array", "items": {"$ref": "#/components/schemas/Promise"}},
+            "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/StuckTask"}},
+            "schedules": {"type": "array", "items": {"$ref": "#/components/schemas/Schedule"}},
+            "locks": {"type": "array", "items": {"$ref": "#/components/schemas/Lock"}},
+        },
+    },
     "Status": {
         "type": "object",
         "required": ["status"],

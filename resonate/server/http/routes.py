@@ -29,6 +29,7 @@ from resonate.core.search import (
     PromiseQuery,
     ScheduleQuery,
     TaskQuery,
+    parse_int_param,
     parse_limit,
     parse_search_state,
     parse_tag_filters,
@@ -37,7 +38,8 @@ from resonate.core.search import (
     schedule_query_from_cursor,
     task_query_from_cursor,
 )
-from resonate.server import callbacks, locks, promises, schedules, tasks
+from resonate.core.task import TaskState
+from resonate.server import callbacks, dashboard, locks, promises, schedules, tasks
 from resonate.server.delivery.poll import PollHub, stream_path
 from resonate.server.http.protocol import (
     fence,
@@ -163,6 +165,8 @@ class Context:
     shutting_down: bool = False
     ready_cache: tuple[float, SchemaStatus | Exception] | None = None
     openapi_document: dict[str, Any] = field(default_factory=dict)
+    started_at: int = 0  # the clock when the server started, ms (GET /stats)
+    counts_cache: dashboard.CountsCache = field(default_factory=dashboard.CountsCache)
 
 
 Handler = Callable[[Context, web.Request], Awaitable[web.StreamResponse]]
@@ -586,6 +590,60 @@ async def search_locks(ctx: Context, request: web.Request) -> web.Response:
     page = await ctx.store.run(partial(locks.search_locks, query=query))
     return json_response(
         200, {"cursor": page.cursor, "locks": [lock.to_json() for lock in page.locks]}
+    )
+
+
+# ---- handlers: the operator dashboard (GET /stats, GET /stuck) ----------------------------------
+
+
+async def read_stats(ctx: Context, request: web.Request) -> web.Response:
+    snapshot = await ctx.counts_cache.get(ctx.store, ctx.clock)
+    counts = snapshot.counts
+    return json_response(
+        200,
+        {
+            "version": __version__,
+            "store": ctx.store.kind,
+            "startedAt": ctx.started_at,
+            "time": ctx.clock.now_ms(),
+            "countedAt": snapshot.counted_at,
+            "promises": {state.name: counts.promises.get(state, 0) for state in PromiseState},
+            "tasks": {state.name: counts.tasks.get(state, 0) for state in TaskState},
+            "schedules": counts.schedules,
+            "locks": counts.locks,
+        },
+    )
+
+
+async def read_stuck(ctx: Context, request: web.Request) -> web.Response:
+    params = request.query
+    query = dashboard.StuckQuery(
+        lease_within=parse_int_param(
+            "leaseWithin", params.get("leaseWithin"), dashboard.DEFAULT_LEASE_WITHIN_MS
+        ),
+        min_counter=parse_int_param(
+            "minCounter", params.get("minCounter"), dashboard.DEFAULT_MIN_COUNTER
+        ),
+        limit=parse_int_param(
+            "limit",
+            params.get("limit"),
+            dashboard.DEFAULT_STUCK_LIMIT,
+            minimum=1,
+            maximum=dashboard.MAX_STUCK_LIMIT,
+        ),
+    )
+    stuck = await ctx.store.read(partial(dashboard.find_stuck, clock=ctx.clock, query=query))
+    return json_response(
+        200,
+        {
+            "time": stuck.time,
+            "promises": [promise.to_json() for promise in stuck.promises],
+            "tasks": [
+                {**entry.task.to_extended_json(), "reason": entry.reason} for entry in stuck.tasks
+            ],
+            "schedules": [schedule.to_json() for schedule in stuck.schedules],
+            "locks": [lock.to_json() for lock in stuck.locks],
+        },
     )
 
 
@@ -1141,6 +1199,49 @@ ROUTES: tuple[Route, ...] = (
         catch_all=("id",),
     ),
     # ---- end of schedules ----
+    # ---- operator dashboard ----
+    Route(
+        "GET",
+        "/stats",
+        "ReadStats",
+        "Counts by state, for dashboards; shared by all callers for at least 1 s "
+        "(operator extension)",
+        read_stats,
+        params=(REQUEST_ID,),
+        responses={200: "Stats"},
+        errors=(401, 403, 500, 503),
+    ),
+    Route(
+        "GET",
+        "/stuck",
+        "ReadStuck",
+        "Promises, tasks, schedules and locks that look stuck, for dashboards (operator extension)",
+        read_stuck,
+        params=(
+            Param(
+                "leaseWithin",
+                "query",
+                {"type": "integer", "format": "int64", "minimum": 0, "default": 10_000},
+                description="A CLAIMED task whose lease ends within this many ms is stuck",
+            ),
+            Param(
+                "minCounter",
+                "query",
+                {"type": "integer", "format": "int64", "minimum": 0, "default": 3},
+                description="An active task whose counter (times issued) is at least this is stuck",
+            ),
+            Param(
+                "limit",
+                "query",
+                {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                description="Most items in each list",
+            ),
+            REQUEST_ID,
+        ),
+        responses={200: "Stuck"},
+        errors=(400, 401, 403, 500, 503),
+    ),
+    # ---- end of operator dashboard ----
     Route(
         "GET",
         "/poll/{path}",

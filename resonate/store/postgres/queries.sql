@@ -187,3 +187,62 @@ DELETE FROM schedules WHERE id = $1
 -- name: advance_schedule
 UPDATE schedules SET last_run_time = $1, next_run_time = $2
 WHERE id = $3 AND next_run_time = $4
+
+-- ---- operator dashboard reads (GET /stats, GET /stuck); migration 004 has their indexes ----
+
+-- name: count_records
+-- Rows of (table, state, count); 0 as the state of schedules and held locks. PENDING promises
+-- come from idx_promises_pending_timeout, completed ones from idx_promises_completed_state,
+-- tasks from idx_tasks_state_expires_at, held locks from idx_locks_expires_at (index-only
+-- scans where the visibility map allows: autovacuum keeps it current).
+SELECT 'promises', 1, count(*) FROM promises WHERE state = 1
+UNION ALL
+SELECT 'promises', state, count(*) FROM promises WHERE state <> 1 GROUP BY state
+UNION ALL
+SELECT 'tasks', state, count(*) FROM tasks GROUP BY state
+UNION ALL
+SELECT 'schedules', 0, count(*) FROM schedules
+UNION ALL
+SELECT 'locks', 0, count(*) FROM locks WHERE expires_at > $1
+
+-- name: stuck_promises
+SELECT sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout,
+       idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on
+FROM promises
+WHERE state = 1 AND timeout <= $1
+ORDER BY timeout, id
+LIMIT $2
+
+-- name: tasks_with_lease_ending
+SELECT sort_id, id, process_id, state, root_promise_id, recv, mesg, timeout, counter, attempt,
+       ttl, expires_at, created_on, completed_on
+FROM tasks
+WHERE state = 4 AND expires_at <= $1
+ORDER BY expires_at, id
+LIMIT $2
+
+-- name: reissued_tasks
+SELECT sort_id, id, process_id, state, root_promise_id, recv, mesg, timeout, counter, attempt,
+       ttl, expires_at, created_on, completed_on
+FROM tasks
+WHERE state IN (1, 2, 4) AND counter >= $1
+ORDER BY counter DESC, id
+LIMIT $2
+
+-- name: overdue_schedules
+SELECT sort_id, id, description, cron, timezone, tags, promise_id, promise_timeout,
+       promise_param_headers, promise_param_data, promise_tags, last_run_time, next_run_time,
+       idempotency_key, created_on
+FROM schedules
+WHERE next_run_time < $1
+ORDER BY next_run_time, id
+LIMIT $2
+
+-- name: stale_locks
+-- Past the lease's midpoint (strictly, or at it for a ttl of 0, which is then its expiry).
+SELECT resource_id, execution_id, process_id, ttl, expires_at
+FROM locks
+WHERE (expires_at - (ttl - ttl / 2)) <= $1
+  AND ((expires_at - (ttl - ttl / 2)) < $1 OR ttl = 0)
+ORDER BY (expires_at - (ttl - ttl / 2)), resource_id
+LIMIT $2

@@ -260,6 +260,17 @@ class PostgresStore:
                 return result
         return await self._run(pool, operation, transactional=True)
 
+    async def read(self, operation: Operation[T]) -> T:
+        """Run a read-only ``operation`` with each statement on its own (no BEGIN and COMMIT
+        round trips): a pooled connection never holds up other operations, so that is all a
+        read needs here. A statement that sees several tables sees them in one snapshot."""
+        if self._closed:
+            raise ResonateError(Code.SHUTTING_DOWN, "the store is closing")
+        pool = self._pool
+        if pool is None:
+            raise ResonateError(Code.NOT_READY, "store unavailable: the store is not open")
+        return await self._run(pool, operation, transactional=False)
+
     async def _run(self, pool: asyncpg.Pool, operation: Operation[T], *, transactional: bool) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             started = time.perf_counter()
@@ -283,8 +294,9 @@ class PostgresStore:
         """One transaction: (whether the result is a ResonateError answer, the result or the
         answer, the events to publish). Any failure is a _Failed.
 
-        Not ``transactional``: the operation's single statement commits by itself, so a
-        connection lost while it ran leaves its outcome unknown, as a lost COMMIT does."""
+        Not ``transactional`` (a shortcut, a read): each statement commits by itself, so a
+        connection lost while a shortcut ran leaves its outcome unknown, as a lost COMMIT
+        does."""
         conn: asyncpg.Connection | None = None
         committing = not transactional
         try:

@@ -159,3 +159,62 @@ DELETE FROM schedules WHERE id = ?
 -- name: advance_schedule
 UPDATE schedules SET last_run_time = ?, next_run_time = ?
 WHERE id = ? AND next_run_time = ?
+
+-- ---- operator dashboard reads (GET /stats, GET /stuck); migration 004 has their indexes ----
+
+-- name: count_records
+-- Rows of (table, state, count); 0 as the state of schedules and held locks. PENDING promises
+-- come from idx_promises_pending_timeout, completed ones from idx_promises_completed_state,
+-- tasks from idx_tasks_state_expires_at, held locks from idx_locks_expires_at.
+SELECT 'promises', 1, count(*) FROM promises WHERE state = 1
+UNION ALL
+SELECT 'promises', state, count(*) FROM promises WHERE state <> 1 GROUP BY state
+UNION ALL
+SELECT 'tasks', state, count(*) FROM tasks GROUP BY state
+UNION ALL
+SELECT 'schedules', 0, count(*) FROM schedules
+UNION ALL
+SELECT 'locks', 0, count(*) FROM locks WHERE expires_at > ?
+
+-- name: stuck_promises
+SELECT sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout,
+       idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on
+FROM promises
+WHERE state = 1 AND timeout <= ?
+ORDER BY timeout, id
+LIMIT ?
+
+-- name: tasks_with_lease_ending
+SELECT sort_id, id, process_id, state, root_promise_id, recv, mesg, timeout, counter, attempt,
+       ttl, expires_at, created_on, completed_on
+FROM tasks
+WHERE state = 4 AND expires_at <= ?
+ORDER BY expires_at, id
+LIMIT ?
+
+-- name: reissued_tasks
+-- Without ANALYZE statistics SQLite would rather scan every active task by state and sort them.
+SELECT sort_id, id, process_id, state, root_promise_id, recv, mesg, timeout, counter, attempt,
+       ttl, expires_at, created_on, completed_on
+FROM tasks INDEXED BY idx_tasks_active_counter
+WHERE state IN (1, 2, 4) AND counter >= ?
+ORDER BY counter DESC, id
+LIMIT ?
+
+-- name: overdue_schedules
+SELECT sort_id, id, description, cron, timezone, tags, promise_id, promise_timeout,
+       promise_param_headers, promise_param_data, promise_tags, last_run_time, next_run_time,
+       idempotency_key, created_on
+FROM schedules
+WHERE next_run_time < ?
+ORDER BY next_run_time, id
+LIMIT ?
+
+-- name: stale_locks
+-- Past the lease's midpoint (strictly, or at it for a ttl of 0, which is then its expiry).
+SELECT resource_id, execution_id, process_id, ttl, expires_at
+FROM locks
+WHERE (expires_at - (ttl - ttl / 2)) <= ?1
+  AND ((expires_at - (ttl - ttl / 2)) < ?1 OR ttl = 0)
+ORDER BY (expires_at - (ttl - ttl / 2)), resource_id
+LIMIT ?2

@@ -86,6 +86,12 @@ class SqliteStore:
         self.migrations: list[Migration] = load_migrations("resonate.store.sqlite")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._connection: sqlite3.Connection | None = None
+        # Store.read: a second connection with its own thread, opened at the first read.
+        self._reader_executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="sqlite-reader"
+        )
+        self._reader: sqlite3.Connection | None = None
+        self._read_deadline = 0.0
         self._queue: collections.deque[_Pending] = collections.deque()
         self._drainer: asyncio.Task[None] | None = None
         self._closed = False
@@ -133,8 +139,11 @@ class SqliteStore:
         self._closed = True
         if self._drainer is not None:
             await asyncio.shield(self._drainer)
+        loop = asyncio.get_running_loop()
+        # Queued behind the reads in flight, which may still open the reader.
+        await loop.run_in_executor(self._reader_executor, self._close_reader)
+        self._reader_executor.shutdown(wait=True)
         if self._connection is not None:
-            loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._executor, self._close_connection)
         self._executor.shutdown(wait=True)
 
@@ -146,6 +155,11 @@ class SqliteStore:
             log.warning("WAL checkpoint at close failed: %s", error)
         self._connection.close()
         self._connection = None
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     # ---- migrations -------------------------------------------------------------------------
 
@@ -209,6 +223,49 @@ class SqliteStore:
         if self._drainer is None:
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
         return await future
+
+    async def read(self, operation: Operation[T]) -> T:
+        """Run a read-only ``operation`` on the reader connection, in its own thread: WAL
+        gives it a snapshot of the last commit while the writer goes on, so a read that takes
+        a while (counting a million rows) never holds up a batch. An in-memory database is
+        one connection's own, so there it reads through the writer."""
+        if self._closed:
+            raise ResonateError(Code.SHUTTING_DOWN, "the store is closing")
+        if self.path == ":memory:":
+            return await self.run(operation)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_executor, self._read, operation)
+
+    def _read(self, operation: Operation[T]) -> T:
+        """Runs in the reader thread: one read transaction, always rolled back."""
+        try:
+            conn = self._reader or self._connect_reader()
+            self._read_deadline = time.monotonic() + self.tx_timeout
+            conn.execute("BEGIN")
+        except sqlite3.Error as error:
+            raise _store_error(error) from error
+        try:
+            return run_to_completion(operation(SqliteTransaction(conn, STATEMENTS)))
+        except sqlite3.Error as error:
+            log.exception("store read failed")
+            raise _store_error(error) from error
+        finally:
+            self._read_deadline = 0.0
+            if conn.in_transaction:  # an interrupted statement may have ended it already
+                conn.execute("ROLLBACK")
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, cached_statements=64
+        )
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.set_progress_handler(self._read_past_deadline, 20_000)
+        self._reader = conn
+        return conn
+
+    def _read_past_deadline(self) -> int:
+        return 1 if self._read_deadline and time.monotonic() > self._read_deadline else 0
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()

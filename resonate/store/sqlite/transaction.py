@@ -15,10 +15,11 @@ from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
 from resonate.core.search import PromiseQuery, ScheduleQuery, TaskQuery, glob_pattern
 from resonate.core.task import Task, TaskState
-from resonate.store.base import Completion, Event
+from resonate.store.base import Completion, Counts, Event
 from resonate.store.rows import (
     callback_from_row,
     callback_values,
+    counts_from_rows,
     dump_map,
     promise_from_row,
     promise_values,
@@ -310,3 +311,31 @@ class SqliteTransaction:
             (last_run_time, next_run_time, schedule_id, expected_next),
         )
         return cursor.rowcount == 1
+
+    # ---- operator dashboard reads ---------------------------------------------------------------
+
+    async def count_records(self, now: int) -> Counts:
+        return counts_from_rows(
+            self.conn.execute(self.statements["count_records"], (now,)).fetchall()
+        )
+
+    async def stuck_promises(self, now: int, limit: int) -> list[Promise]:
+        rows = self.conn.execute(self.statements["stuck_promises"], (now, limit))
+        return [promise_from_row(row)[1] for row in rows]
+
+    async def tasks_with_lease_ending(self, until: int, limit: int) -> list[Task]:
+        rows = self.conn.execute(self.statements["tasks_with_lease_ending"], (until, limit))
+        return [task_from_row(row)[1] for row in rows]
+
+    async def reissued_tasks(self, min_counter: int, limit: int) -> list[Task]:
+        rows = self.conn.execute(self.statements["reissued_tasks"], (min_counter, limit))
+        return [task_from_row(row)[1] for row in rows]
+
+    async def overdue_schedules(self, now: int, limit: int) -> list[Schedule]:
+        rows = self.conn.execute(self.statements["overdue_schedules"], (now, limit))
+        return [schedule_from_row(row)[1] for row in rows]
+
+    async def stale_locks(self, now: int, limit: int) -> list[Lock]:
+        return [
+            Lock(*row) for row in self.conn.execute(self.statements["stale_locks"], (now, limit))
+        ]

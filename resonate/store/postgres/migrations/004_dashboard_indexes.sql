@@ -1,0 +1,12 @@
+-- Indexes for the operator dashboard reads (GET /stats, GET /stuck), the twin of the SQLite
+-- 004: each of their statements is an index scan rather than a table scan.
+--
+-- Completed promises counted by state. Partial, so a create never writes it and a completion
+-- (already a non-HOT update: `state` is in idx_promises_pending_timeout's predicate) adds one
+-- entry; PENDING promises are counted from idx_promises_pending_timeout.
+CREATE INDEX IF NOT EXISTS idx_promises_completed_state ON promises (state) WHERE state <> 1;
+-- Active tasks by counter: the tasks re-issued many times come first.
+CREATE INDEX IF NOT EXISTS idx_tasks_active_counter ON tasks (counter) WHERE state IN (1, 2, 4);
+-- Locks by the midpoint of their lease, expires_at - ceil(ttl / 2): past it, the holder has not
+-- renewed the lock for more than half its ttl. The expression matches stale_locks exactly.
+CREATE INDEX IF NOT EXISTS idx_locks_lease_midpoint ON locks ((expires_at - (ttl - ttl / 2)));

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperCommand
 
 from resonate import __version__
-from resonate.cli import invoke, locks, promises, schedules, tasks, tree
+from resonate.cli import invoke, locks, promises, schedules, tasks, tree, tui
 from resonate.cli.options import GlobalOptions, client_command, root_callback
 
 _RAW_ARGUMENTS: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -121,6 +121,7 @@ app.add_typer(tasks.app, name="tasks")
 app.add_typer(locks.app, name="locks")
 app.command("invoke")(invoke.invoke_command)
 app.command("tree")(tree.tree_command)
+app.command("tui")(tui.tui_command)
 
 
 # --- version ------------------------------------------------------------------------------------

@@ -53,7 +53,13 @@ def test_importing_the_cli_loads_no_server_store_or_tui_code() -> None:
 
 @pytest.mark.parametrize(
     "arguments",
-    [["--help"], ["promises", "--help"], ["promises", "search", "--help"], ["migrate", "--help"]],
+    [
+        ["--help"],
+        ["promises", "--help"],
+        ["promises", "search", "--help"],
+        ["migrate", "--help"],
+        ["tui", "--help"],
+    ],
 )
 def test_help_loads_no_server_store_or_tui_code(arguments: list[str]) -> None:
     code = f"""
@@ -66,11 +72,14 @@ def test_help_loads_no_server_store_or_tui_code(arguments: list[str]) -> None:
     assert forbidden_among(modules_loaded_after(code)) == []
 
 
-def test_completion_loads_no_server_store_or_tui_code() -> None:
-    code = """
+@pytest.mark.parametrize(
+    ("words", "cword"), [("resonate prom", 1), ("resonate tui --re", 2)], ids=["group", "tui"]
+)
+def test_completion_loads_no_server_store_or_tui_code(words: str, cword: int) -> None:
+    code = f"""
         import os
-        os.environ.update(_RESONATE_COMPLETE="complete_bash", COMP_WORDS="resonate prom",
-                          COMP_CWORD="1")
+        os.environ.update(_RESONATE_COMPLETE="complete_bash", COMP_WORDS={words!r},
+                          COMP_CWORD="{cword}")
         from resonate.cli.main import app
         try:
             app([], prog_name="resonate")

@@ -42,6 +42,25 @@ def run_cli(sdk: SdkCluster, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def invoke_fanout(sdk: SdkCluster, wf: str) -> subprocess.CompletedProcess[str]:
+    """`resonate invoke <wf> --func fanout_workflow --arg 3 … --wait` in group `workflows`."""
+    return run_cli(
+        sdk,
+        "invoke",
+        wf,
+        "--func",
+        "fanout_workflow",
+        "--arg",
+        "3",
+        "--json-args",
+        "--target",
+        "poll://any@workflows",
+        "--wait",
+        "--wait-timeout",
+        "40s",
+    )
+
+
 def flatten(node: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every node of a `tree -o json` document by id (each id once)."""
     nodes = {node["id"]: node}
@@ -61,21 +80,7 @@ def test_cli_invoke_and_tree_with_two_groups(sdk: SdkCluster) -> None:
     wf = "cli-fanout"
 
     # resonate invoke … --wait: creates the root promise, waits, prints the result.
-    invoked = run_cli(
-        sdk,
-        "invoke",
-        wf,
-        "--func",
-        "fanout_workflow",
-        "--arg",
-        "3",
-        "--json-args",
-        "--target",
-        "poll://any@workflows",
-        "--wait",
-        "--wait-timeout",
-        "40s",
-    )
+    invoked = invoke_fanout(sdk, wf)
     sdk.check_alive()
     assert invoked.returncode == 0, (invoked.returncode, invoked.stdout, invoked.stderr)
     assert json.loads(invoked.stdout) == EXPECTED, invoked.stdout

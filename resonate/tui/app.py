@@ -62,10 +62,7 @@ class ResonateApp(App[None]):
     CSS_PATH = Path(__file__).with_name("styles.tcss")
     TITLE = "resonate"
     ENABLE_COMMAND_PALETTE = True
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
-        (0, "-narrow"),
-        (110, "-wide"),
-    ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
         "overview": OverviewScreen,
         "promises": PromisesScreen,
@@ -156,12 +153,13 @@ class ResonateApp(App[None]):
     async def _cycle(self) -> None:
         screen = self._live_screen()
         try:
-            status, scrape, payload = await asyncio.gather(
+            results: tuple[Any, ...] = await asyncio.gather(
                 self.data.status(),
                 self.data.scrape(),
                 screen.fetch(self.data) if screen is not None else _nothing(),
                 return_exceptions=True,
             )
+            status, scrape, payload = results
             self._record(status, scrape, payload, screen)
         finally:
             self._in_flight = False
@@ -279,9 +277,7 @@ class ResonateApp(App[None]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for key, action, description in palette_actions(screen, self.read_only):
-            yield SystemCommand(
-                f"{description} [{key}]", description, _runner(self, screen, action)
-            )
+            yield SystemCommand(description, f"key: {key}", _runner(self, screen, action))
 
 
 def palette_actions(screen: Screen[Any], read_only: bool) -> list[tuple[str, str, str]]:

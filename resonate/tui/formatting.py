@@ -114,7 +114,7 @@ def cron_in_words(cron: str) -> str:
         options = Options()
         options.use_24hour_time_format = True
         options.verbose = False
-        words = get_description(text, options)
+        words = str(get_description(text, options))
     except Exception:  # cron_descriptor raises its own family for anything it does not read
         return text + prefix
     return words[:1].lower() + words[1:] + prefix

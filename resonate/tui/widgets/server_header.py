@@ -12,6 +12,7 @@ from resonate.tui.formatting import format_relative
 if TYPE_CHECKING:
     from resonate.tui.app import ResonateApp
 
+WIDE_COLUMNS = 110  # below this, the other views show as their digit only
 VIEWS = (("1", "overview"), ("2", "promises"), ("3", "tasks"), ("4", "schedules"), ("5", "locks"))
 
 
@@ -27,15 +28,21 @@ class ServerHeader(Static):
     def on_mount(self) -> None:
         self.show_facts()
 
+    def on_resize(self) -> None:
+        self.show_facts()
+
     def show_facts(self) -> None:
         app: ResonateApp = self.app  # type: ignore[assignment]
         connection = app.connection
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append(" resonate ", style="bold reverse")
+        narrow = self.app.size.width < WIDE_COLUMNS
         for key, name in VIEWS:
-            style = "bold reverse $accent" if name == self.current else "dim"
             line.append(" ")
-            line.append(f"{key} {name}", style=style.replace("$accent", "cyan"))
+            if name == self.current:
+                line.append(f"{key} {name}", style="bold reverse cyan")
+            else:
+                line.append(key if narrow else f"{key} {name}", style="dim")
         line.append("  ")
         line.append(app.data.server_url, style="bold")
         status = connection.status

@@ -37,7 +37,7 @@ from resonate.tui.widgets.dialogs import TextViewer
 
 REFRESH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 MAX_BACKOFF_SECONDS = 30.0
-TICK_SECONDS = 0.5
+TICK_SECONDS = 0.25
 # Actions that change the server; refused and hidden in read-only mode.
 WRITE_ACTIONS = frozenset(
     {"resolve", "reject", "cancel", "drop_task", "delete_schedule", "release_lock", "new_schedule"}
@@ -151,49 +151,61 @@ class ResonateApp(App[None]):
         self.run_worker(self._cycle(), group="refresh", exit_on_error=False)
 
     async def _cycle(self) -> None:
+        started = self.monotonic()
         screen = self._live_screen()
         try:
-            results: tuple[Any, ...] = await asyncio.gather(
-                self.data.status(),
+            # The header and counts need only the status: shown as soon as it is in, not after
+            # the slower metrics scrape and screen read that run alongside it.
+            rest = asyncio.gather(
                 self.data.scrape(),
                 screen.fetch(self.data) if screen is not None else _nothing(),
                 return_exceptions=True,
             )
-            status, scrape, payload = results
-            self._record(status, scrape, payload, screen)
+            try:
+                status: Any = await self.data.status()
+            except Exception as error:  # any failure is shown, never raised into the UI
+                status = error
+            self._record_status(status, started, screen)
+            scrape, payload = await rest
+            self._record_rest(scrape, payload, screen)
         finally:
             self._in_flight = False
             if self._again:
                 self._again = False
                 self.refresh_now()
 
-    def _record(self, status: Any, scrape: Any, payload: Any, screen: LiveScreen | None) -> None:
-        if isinstance(scrape, BaseException):
-            self.metrics_error = str(scrape)
-        else:
-            self.metrics_error = None
-            self.history.add(scrape)
-        failure = status if isinstance(status, BaseException) else None
-        if failure is None and isinstance(payload, DataError) and _is_outage(payload):
-            failure = payload
-        if failure is not None:
-            self._failed(failure)
+    def _record_status(self, status: Any, started: float, screen: LiveScreen | None) -> None:
+        if isinstance(status, BaseException):
+            self._failed(status)
         else:
             self.connection.status = status
             self.connection.error = None
             self.connection.failures = 0
             self.connection.retry_at = None
             self.connection.last_ok_at = self.clock()
-            self._next_refresh_at = self.monotonic() + self.refresh_seconds
+            self._next_refresh_at = started + self.refresh_seconds
+        if screen is not None:
+            screen.show_status()
+            screen.show_connection()
+
+    def _record_rest(self, scrape: Any, payload: Any, screen: LiveScreen | None) -> None:
+        if isinstance(scrape, BaseException):
+            self.metrics_error = str(scrape)
+        else:
+            self.metrics_error = None
+            self.history.add(scrape)
+        outage = isinstance(payload, DataError) and _is_outage(payload)
+        if outage and self.connection.error is None:
+            self._failed(payload)
         self.refresh_count += 1
         if screen is None:
             return
         if isinstance(payload, BaseException):
             screen.set_stale(True)
-            if failure is None:
+            if not outage:
                 self.notify(str(payload), title="Refresh failed", severity="error")
         else:
-            screen.set_stale(failure is not None)
+            screen.set_stale(self.connection.error is not None)
             screen.show(payload)
         screen.show_connection()
 

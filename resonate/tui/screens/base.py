@@ -44,6 +44,9 @@ class LiveScreen(Screen[None]):
     def show(self, payload: Any) -> None:
         """Show what `fetch` returned (UI thread)."""
 
+    def show_status(self) -> None:
+        """The server status just changed (`app.connection.status`), before `show`."""
+
     def set_stale(self, stale: bool) -> None:
         self.set_class(stale, "-stale")
 

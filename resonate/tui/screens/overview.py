@@ -98,6 +98,9 @@ class OverviewScreen(LiveScreen):
     async def fetch(self, data: DataSource) -> Stuck:
         return await data.stuck()
 
+    def show_status(self) -> None:
+        self._show_counts()
+
     def show(self, payload: Stuck) -> None:
         self._show_counts()
         self._show_rates()

@@ -115,11 +115,13 @@ class ResourceListScreen(LiveScreen):
     # --- refresh ------------------------------------------------------------------------------
 
     async def fetch(self, data: DataSource) -> Loaded:
+        """The first `wanted` rows (or a few more): the API keeps the first page's limit in its
+        cursor, so every page has up to min(wanted, 100) rows."""
         where = self.where
         items: list[JsonObject] = []
         cursor: str | None = None
         while True:
-            page = await self.page(data, where, cursor, self.wanted - len(items))
+            page = await self.page(data, where, cursor, self.wanted)
             items.extend(page.items)
             cursor = page.cursor
             if not cursor or len(items) >= self.wanted:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
+from textual.widgets.data_table import ColumnKey, RowDoesNotExist
 
 NEW_ROW_SECONDS = 4.0
 NEW_ROW_STYLE = "bold on dark_green"
@@ -56,7 +57,8 @@ class ResourceTable(DataTable[str | Text]):
         """Show `rows` (key, cells) in order; `now` (seconds) times the new-row highlight."""
         keys = [key for key, _ in rows]
         if self._seen_once:
-            for key in keys:
+            # New inside the range already shown: new objects. Rows past it came by paging.
+            for key in keys[: len(self.keys)]:
                 if key not in self._cells:
                     self._new_until[key] = now + NEW_ROW_SECONDS
         self._seen_once = True
@@ -82,8 +84,15 @@ class ResourceTable(DataTable[str | Text]):
                 continue
             for index, (name, cell) in enumerate(zip(self.column_names, cells, strict=True)):
                 if before is None or before[index] != cell:
-                    self.update_cell(key, name, cell, update_width=True)
+                    self.update_cell(key, name, cell, update_width=self._widens(name, cell))
             self._cells[key] = cells
+
+    def _widens(self, name: str, cell: str | Text) -> bool:
+        """Whether `cell` is wider than its column. Only then is the column re-measured:
+        Textual re-measures every cell of the column on each narrower update, which made a
+        second of countdowns over a few hundred rows freeze the screen."""
+        width = cell.cell_len if isinstance(cell, Text) else cell_len(cell)
+        return width > self.columns[ColumnKey(name)].content_width
 
     def _rebuild(self, rows: Sequence[tuple[str, tuple[str | Text, ...]]]) -> None:
         selected = self.selected_key

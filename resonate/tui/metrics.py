@@ -18,16 +18,16 @@ from prometheus_client.parser import text_string_to_metric_families
 Labels = frozenset[tuple[str, str]]
 Samples = dict[tuple[str, Labels], float]
 
-# Series shown by the overview, in display order: key, title, unit.
-SERIES: tuple[tuple[str, str, str], ...] = (
-    ("created", "promises created", "/s"),
-    ("completed", "promises completed", "/s"),
-    ("requests", "HTTP requests", "/s"),
-    ("p99", "p99 latency", "ms"),
-    ("errors_4xx", "4xx answers", "/s"),
-    ("errors_5xx", "5xx answers", "/s"),
-    ("delivered", "tasks delivered", "/s"),
-    ("reissued", "tasks re-issued", "/s"),
+# Series shown by the overview, in display order: key, title, short title (narrow screens), unit.
+SERIES: tuple[tuple[str, str, str, str], ...] = (
+    ("created", "promises created", "created", "/s"),
+    ("completed", "promises completed", "completed", "/s"),
+    ("requests", "HTTP requests", "requests", "/s"),
+    ("p99", "p99 latency", "p99", "ms"),
+    ("errors_4xx", "4xx answers", "4xx", "/s"),
+    ("errors_5xx", "5xx answers", "5xx", "/s"),
+    ("delivered", "tasks delivered", "delivered", "/s"),
+    ("reissued", "tasks re-issued", "re-issued", "/s"),
 )
 COMPLETED_STATES = ("resolved", "rejected", "rejected_canceled", "rejected_timedout")
 

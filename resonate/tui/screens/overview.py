@@ -22,6 +22,7 @@ from resonate.tui.metrics import SERIES
 from resonate.tui.screens.base import LiveScreen
 from resonate.tui.screens.resources import JsonObject, state_text
 from resonate.tui.widgets.resource_table import ResourceTable
+from resonate.tui.widgets.server_header import WIDE_COLUMNS
 from resonate.tui.widgets.sparkline_panel import SparklinePanel
 
 PROMISE_STATES = ("PENDING", "RESOLVED", "REJECTED", "REJECTED_CANCELED", "REJECTED_TIMEDOUT")
@@ -81,8 +82,8 @@ class OverviewScreen(LiveScreen):
             yield Static(id="count-tasks", classes="count")
             yield Static(id="count-other", classes="count")
         with Grid(id="sparks"):
-            for key, title, unit in SERIES:
-                yield SparklinePanel(key, title, unit)
+            for key, title, short_title, unit in SERIES:
+                yield SparklinePanel(key, title, short_title, unit)
         yield Static(
             f" Stuck · pending past timeout · lease < {LEASE_WARNING_MS // 1000}s or counter ≥ "
             f"{REISSUE_WARNING_COUNTER} · late schedules · locks without heartbeat",
@@ -140,9 +141,10 @@ class OverviewScreen(LiveScreen):
     def _show_rates(self) -> None:
         history = self.resonate.history
         available = self.resonate.metrics_error is None
-        for key, _, _ in SERIES:
+        narrow = self.app.size.width < WIDE_COLUMNS
+        for key, _, _, _ in SERIES:
             panel = self.query_one(f"#spark-{key}", SparklinePanel)
-            panel.show(history.values(key), history.latest(key), available)
+            panel.show(history.values(key), history.latest(key), available, narrow)
 
     def selected(self) -> JsonObject | None:
         key = self.query_one("#stuck", ResourceTable).selected_key

@@ -24,19 +24,23 @@ class SparklinePanel(Vertical):
     SparklinePanel Sparkline { height: 1; }
     """
 
-    def __init__(self, key: str, title: str, unit: str) -> None:
+    def __init__(self, key: str, title: str, short_title: str, unit: str) -> None:
         super().__init__(id=f"spark-{key}")
-        self.title = title
+        self.long_title = title
+        self.short_title = short_title
         self.unit = unit
 
     def compose(self) -> ComposeResult:
-        yield Label(f"{self.title}  –", classes="title")
+        yield Label(f"{self.long_title}  –", classes="title")
         yield Sparkline([], summary_function=max)
 
-    def show(self, values: Sequence[float], latest: float | None, available: bool) -> None:
+    def show(
+        self, values: Sequence[float], latest: float | None, available: bool, narrow: bool
+    ) -> None:
         label = self.query_one(Label)
+        title = self.short_title if narrow else self.long_title
         if not available:
-            label.update(f"{self.title}  [dim]metrics unavailable[/]")
+            label.update(f"{title}  [dim]{'n/a' if narrow else 'metrics unavailable'}[/]")
         else:
-            label.update(f"{self.title}  [b]{format_rate(latest, self.unit)}[/]")
+            label.update(f"{title}  [b]{format_rate(latest, self.unit)}[/]")
         self.query_one(Sparkline).data = list(values)

@@ -274,6 +274,13 @@ def create_subscription_request(promise_id: str, id: str, recv: Recv, timeout: i
     return ApiRequest("POST", f"/promises/subscribe/{path_segment(promise_id)}", json=body)
 
 
+def list_callbacks_request(
+    promise_id: str, limit: int | None = None, cursor: str | None = None
+) -> ApiRequest:
+    """The callbacks and subscriptions still waiting on `promise_id`, oldest first (§3.5)."""
+    return _search_request("/callbacks", cursor, (("promiseId", promise_id),), limit)
+
+
 def _recv_json(recv: Recv) -> str | JsonObject:
     return recv if isinstance(recv, str) else dict(recv)
 
@@ -612,6 +619,22 @@ class ResonateClient:
         """`body` is `{"callback": Callback | None, "promise": Promise}`; `timeout` absolute ms."""
         return self.send(create_subscription_request(promise_id, id, recv, timeout))
 
+    def list_callbacks(
+        self, promise_id: str, limit: int | None = None, cursor: str | None = None
+    ) -> ApiResponse:
+        """One page: `body` is `{"cursor": str | None, "callbacks": [...]}`, oldest first; each
+        callback is `{"id", "type", "promiseId", "rootPromiseId", "recv", "timeout",
+        "createdOn"}`. An unknown promise has none."""
+        return self.send(list_callbacks_request(promise_id, limit, cursor))
+
+    def iter_callbacks(
+        self, promise_id: str, limit: int | None = None, cursor: str | None = None
+    ) -> Iterator[JsonObject]:
+        """Every callback still waiting on the promise, following cursors until the last page."""
+        return self.iter_pages(
+            lambda at: list_callbacks_request(promise_id, limit, at), "callbacks", cursor
+        )
+
     def get_task(self, id: str) -> ApiResponse:
         """The extended task object (http-api.md §4.10)."""
         return self.send(get_task_request(id))
@@ -902,6 +925,18 @@ class AsyncResonateClient:
         self, promise_id: str, id: str, recv: Recv, timeout: int
     ) -> ApiResponse:
         return await self.send(create_subscription_request(promise_id, id, recv, timeout))
+
+    async def list_callbacks(
+        self, promise_id: str, limit: int | None = None, cursor: str | None = None
+    ) -> ApiResponse:
+        return await self.send(list_callbacks_request(promise_id, limit, cursor))
+
+    def iter_callbacks(
+        self, promise_id: str, limit: int | None = None, cursor: str | None = None
+    ) -> AsyncIterator[JsonObject]:
+        return self.iter_pages(
+            lambda at: list_callbacks_request(promise_id, limit, at), "callbacks", cursor
+        )
 
     async def get_task(self, id: str) -> ApiResponse:
         return await self.send(get_task_request(id))

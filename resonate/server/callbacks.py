@@ -1,10 +1,11 @@
-"""Callback and subscription registration (http-api.md §3), written once over a Transaction."""
+"""Callback and subscription registration (http-api.md §3), and the operator read that lists
+the registrations still waiting on a promise (§3.5), written once over a Transaction."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from resonate.core.callback import Callback
+from resonate.core.callback import Callback, CallbackQuery, callback_cursor
 from resonate.core.clock import Clock
 from resonate.core.errors import Code, ResonateError
 from resonate.core.promise import Promise
@@ -65,3 +66,21 @@ async def create_subscription(
     """A notify subscription: one message carrying the completed promise (§3.2)."""
     callback = Callback.notify(promise_id, subscription_id, recv, timeout, clock.now_ms(), head)
     return await _register(tx, callback)
+
+
+# ---- operator read (§3.5) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackPage:
+    callbacks: list[Callback]
+    cursor: str | None
+
+
+async def list_callbacks(tx: Transaction, query: CallbackQuery) -> CallbackPage:
+    """The callbacks and subscriptions still waiting on the query's promise, oldest first.
+    Fired ones have become tasks and are gone; an unknown promise simply has none. Read-only:
+    run it with ``Store.read``."""
+    rows = await tx.list_callbacks(query)
+    cursor = callback_cursor(query, rows[-1][0]) if rows and len(rows) == query.limit else None
+    return CallbackPage([callback for _, callback in rows], cursor)

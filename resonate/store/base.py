@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from resonate.core.callback import Callback
+from resonate.core.callback import Callback, CallbackQuery
 from resonate.core.lock import Lock, LockQuery
 from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
@@ -102,6 +102,10 @@ class Transaction(Protocol):
 
     async def insert_callback(self, callback: Callback) -> bool:
         """Register unless the id exists; False when it does."""
+
+    async def list_callbacks(self, query: CallbackQuery) -> list[tuple[int, Callback]]:
+        """A page of (sort id, callback) registered on the query's promise, oldest first,
+        after the query's position."""
 
     async def get_task(self, task_id: str) -> Task | None: ...
 

@@ -74,6 +74,12 @@ def callback_from_row(row: Row) -> Callback:
     )
 
 
+def listed_callback_from_row(row: Row) -> tuple[int, Callback]:
+    """A (sort id, callback) from the `list_callbacks` columns: the sort id, then those of
+    `get_callback`."""
+    return row[0], callback_from_row(row[1:])
+
+
 def task_from_row(row: Row) -> tuple[int, Task]:
     (
         sort_id,

@@ -1,5 +1,6 @@
-"""The dashboard reads in the stores: every statement served by an index (migration 004), and
-SQLite's reader connection (Store.read), which neither waits for nor holds up the writer."""
+"""The dashboard reads in the stores: every statement served by an index (migration 004; for
+GET /callbacks, 005), and SQLite's reader connection (Store.read), which neither waits for nor
+holds up the writer."""
 
 from __future__ import annotations
 
@@ -39,6 +40,14 @@ PLANS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
     "reissued_tasks": ((3, 20), ("idx_tasks_active_counter",)),
     "overdue_schedules": ((NOW, 20), ("idx_schedules_next_run_time",)),
     "stale_locks": ((NOW, 20), ("idx_locks_lease_midpoint",)),
+}
+
+# GET /callbacks (a page of one promise's callbacks, oldest first): its index differs by store,
+# as SQLite's holds the rowid (= sort_id) already; PostgreSQL's comes from migration 005. The
+# plan must also need no sort.
+CALLBACK_PLANS: dict[str, tuple[tuple[object, ...], str]] = {
+    "sqlite": (("p1", 0, 100), r"idx_callbacks_promise_id \(promise_id=\? AND rowid>\?\)"),
+    "postgres": (("hot", 0, 100), r"idx_callbacks_promise_id_sort_id"),
 }
 
 
@@ -100,6 +109,46 @@ async def test_postgres_plans_use_the_indexes(name: str) -> None:
         assert "Seq Scan" not in plan, plan
 
 
+async def test_sqlite_callback_page_is_one_index_range(sqlite_store: SqliteStore) -> None:
+    params, index = CALLBACK_PLANS["sqlite"]
+
+    async def explain(tx: SqliteTransaction) -> list[str]:
+        rows = tx.conn.execute("EXPLAIN QUERY PLAN " + SQLITE_STATEMENTS["list_callbacks"], params)
+        return [str(row[3]) for row in rows]
+
+    plan = await sqlite_store.read(explain)
+    assert any(re.search(index, line) for line in plan), plan
+    assert not any("TEMP B-TREE" in line for line in plan), plan  # no sort
+
+
+async def test_postgres_callback_page_is_one_index_range() -> None:
+    """Also in a generic plan (asyncpg prepares statements), where without the (promise_id,
+    sort_id) index PostgreSQL would walk the sort_id index of the whole table."""
+    if not pg.DSN:
+        pytest.skip(pg.SKIP_REASON)
+    params, index = CALLBACK_PLANS["postgres"]
+    dsn = await pg.create_schema()
+    try:
+        store = PostgresStore(dsn)
+        await store.open()
+        await store.close()
+        conn = await asyncpg.connect(dsn)
+        try:
+            await fill(conn)
+            plans = []
+            for mode in ("force_custom_plan", "force_generic_plan"):
+                await conn.execute(f"SET plan_cache_mode = {mode}")
+                explain = await conn.prepare("EXPLAIN " + POSTGRES_STATEMENTS["list_callbacks"])
+                plans.append("\n".join(row[0] for row in await explain.fetch(*params)))
+        finally:
+            await conn.close()
+    finally:
+        await pg.drop_schema(dsn)
+    for plan in plans:
+        assert re.search(index, plan), plan
+        assert "Sort" not in plan and "Seq Scan" not in plan, plan
+
+
 async def fill(conn: asyncpg.Connection) -> None:
     await conn.execute(
         "INSERT INTO promises (id, state, timeout, created_on)"
@@ -125,7 +174,14 @@ async def fill(conn: asyncpg.Connection) -> None:
         " FROM generate_series(1, 2000) AS i",
         NOW,
     )
-    for table in ("promises", "tasks", "locks", "schedules"):
+    # A quarter of the callbacks wait on one promise, the others two by two on the rest.
+    await conn.execute(
+        "INSERT INTO callbacks (id, promise_id, root_promise_id, recv, mesg, timeout)"
+        " SELECT 'c' || i, CASE i % 4 WHEN 0 THEN 'hot' ELSE 'p' || (i / 2) END, 'r',"
+        " '\\x00', '\\x00', 0"
+        " FROM generate_series(1, 20000) AS i"
+    )
+    for table in ("promises", "tasks", "locks", "schedules", "callbacks"):
         await conn.execute(f"VACUUM ANALYZE {table}")
 
 

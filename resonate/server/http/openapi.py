@@ -47,6 +47,45 @@ COMPONENTS: dict[str, Any] = {
             "createdOn": INT64,
         },
     },
+    "ExtCallback": {
+        "type": "object",
+        "required": [
+            "id",
+            "type",
+            "promiseId",
+            "rootPromiseId",
+            "recv",
+            "timeout",
+            "createdOn",
+        ],
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"type": "string", "enum": ["resume", "notify"]},
+            "promiseId": {"type": "string"},
+            "rootPromiseId": {"type": "string"},
+            "recv": {
+                "description": "As registered: a logical recv, or a {type, data} object",
+                "oneOf": [
+                    {"type": "string"},
+                    {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {"type": {"type": "string"}, "data": {}},
+                    },
+                ],
+            },
+            "timeout": INT64,
+            "createdOn": INT64,
+        },
+    },
+    "CallbackPage": {
+        "type": "object",
+        "required": ["cursor", "callbacks"],
+        "properties": {
+            "cursor": {"type": ["string", "null"]},
+            "callbacks": {"type": "array", "items": {"$ref": "#/components/schemas/ExtCallback"}},
+        },
+    },
     "Registration": {
         "type": "object",
         "required": ["callback", "promise"],

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from resonate import __version__
-from resonate.core.callback import trace_head
+from resonate.core.callback import CallbackQuery, callback_query_from_cursor, trace_head
 from resonate.core.clock import Clock
 from resonate.core.errors import Code, ResonateError, invalid
 from resonate.core.lock import LockQuery, lock_query_from_cursor
@@ -406,6 +406,23 @@ async def create_subscription(ctx: Context, request: web.Request) -> web.Respons
 
 async def create_subscription_by_body(ctx: Context, request: web.Request) -> web.Response:
     return await _create_subscription(ctx, request, by_body=True)
+
+
+async def list_callbacks(ctx: Context, request: web.Request) -> web.Response:
+    params = request.query
+    cursor = params.get("cursor")
+    if cursor is not None:
+        query = callback_query_from_cursor(cursor)
+    else:
+        promise_id = params.get("promiseId", "")
+        if not promise_id:
+            raise invalid("promiseId", "The field promiseId is required.")
+        query = CallbackQuery(promise_id, limit=parse_limit(params.get("limit")))
+    page = await ctx.store.read(partial(callbacks.list_callbacks, query=query))
+    return json_response(
+        200,
+        {"cursor": page.cursor, "callbacks": [c.to_extended_json() for c in page.callbacks]},
+    )
 
 
 # ---- handlers: tasks ------------------------------------------------------------------------
@@ -948,6 +965,25 @@ ROUTES: tuple[Route, ...] = (
         body=CREATE_CALLBACK_BY_BODY,
         responses={201: "Registration", 200: "Registration"},
         errors=REGISTRATION_ERRORS,
+    ),
+    Route(
+        "GET",
+        "/callbacks",
+        "ListCallbacks",
+        "Callbacks and subscriptions still waiting on a promise, oldest first (operator extension)",
+        list_callbacks,
+        params=(
+            Param(
+                "promiseId",
+                "query",
+                {"type": "string", "minLength": 1},
+                description="The promise, exactly. Required unless cursor is given.",
+            ),
+            *PAGE_PARAMS,
+            REQUEST_ID,
+        ),
+        responses={200: "CallbackPage"},
+        errors=(400, 401, 403, 500, 503),
     ),
     Route(
         "POST",

@@ -83,6 +83,15 @@ WITH pending AS (
 )
 SELECT (SELECT count(*) FROM pending) AS pending, (SELECT count(*) FROM inserted) AS inserted
 
+-- name: list_callbacks
+-- A page of GET /callbacks, oldest first: one range of idx_callbacks_promise_id_sort_id
+-- (migration 005), in order.
+SELECT sort_id, id, promise_id, root_promise_id, recv, mesg, timeout, created_on
+FROM callbacks
+WHERE promise_id = $1 AND sort_id > $2
+ORDER BY sort_id
+LIMIT $3
+
 -- name: select_tasks
 SELECT sort_id, id, process_id, state, root_promise_id, recv, mesg, timeout, counter, attempt,
        ttl, expires_at, created_on, completed_on

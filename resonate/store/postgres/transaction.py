@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from resonate.core.callback import Callback
+from resonate.core.callback import Callback, CallbackQuery
 from resonate.core.lock import Lock, LockQuery
 from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
@@ -23,6 +23,7 @@ from resonate.store.rows import (
     callback_values,
     counts_from_rows,
     dump_map,
+    listed_callback_from_row,
     promise_from_row,
     promise_values,
     schedule_from_row,
@@ -257,6 +258,14 @@ class PostgresTransaction:
             # never existed), so their decision is stale: run the operation again.
             raise RetryOperation(f"promise {callback.promise_id} changed during registration")
         return bool(inserted)
+
+    async def list_callbacks(self, query: CallbackQuery) -> list[tuple[int, Callback]]:
+        if has_nul(query.promise_id):
+            return []
+        rows = await self._rows(
+            self.statements["list_callbacks"], query.promise_id, query.after_sort_id, query.limit
+        )
+        return [listed_callback_from_row(row) for row in rows]
 
     # ---- tasks --------------------------------------------------------------------------------
 

@@ -52,6 +52,15 @@ INSERT INTO callbacks (id, promise_id, root_promise_id, recv, mesg, timeout, cre
 VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING
 
+-- name: list_callbacks
+-- A page of GET /callbacks, oldest first. idx_callbacks_promise_id holds (promise_id, rowid),
+-- and sort_id is the rowid, so the page is one range of that index, in order.
+SELECT sort_id, id, promise_id, root_promise_id, recv, mesg, timeout, created_on
+FROM callbacks
+WHERE promise_id = ? AND sort_id > ?
+ORDER BY sort_id
+LIMIT ?
+
 -- name: complete_root_tasks
 UPDATE tasks SET state = 8, process_id = NULL, attempt = 0, ttl = 0, expires_at = 0,
                  completed_on = ?

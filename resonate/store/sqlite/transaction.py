@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from resonate.core.callback import Callback
+from resonate.core.callback import Callback, CallbackQuery
 from resonate.core.lock import Lock, LockQuery
 from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
@@ -21,6 +21,7 @@ from resonate.store.rows import (
     callback_values,
     counts_from_rows,
     dump_map,
+    listed_callback_from_row,
     promise_from_row,
     promise_values,
     schedule_from_row,
@@ -175,6 +176,13 @@ class SqliteTransaction:
     async def insert_callback(self, callback: Callback) -> bool:
         cursor = self.conn.execute(self.statements["insert_callback"], callback_values(callback))
         return cursor.rowcount == 1
+
+    async def list_callbacks(self, query: CallbackQuery) -> list[tuple[int, Callback]]:
+        rows = self.conn.execute(
+            self.statements["list_callbacks"],
+            (query.promise_id, query.after_sort_id, query.limit),
+        )
+        return [listed_callback_from_row(row) for row in rows]
 
     # ---- tasks --------------------------------------------------------------------------------
 

@@ -141,6 +141,7 @@ class PromiseDetail:
     promise: JsonObject
     tasks: list[JsonObject]  # the tasks of its root
     tree: Node  # the call graph of its root
+    callbacks: list[JsonObject]  # registrations still waiting on the promise
 
 
 class DataSource:
@@ -289,17 +290,19 @@ class DataSource:
         return body
 
     async def promise_detail(self, promise_id: str) -> PromiseDetail:
-        """The promise, the tasks of its invocation and the call graph of its root."""
+        """The promise, the callbacks waiting on it, the tasks of its invocation and the call
+        graph of its root."""
         promise = await self.promise(promise_id)
         root = await self._root(promise)
         try:
-            tree, tasks = await asyncio.gather(
+            tree, tasks, callbacks = await asyncio.gather(
                 calltree.walk_async(calltree.call_graph(root), self._search_all),
                 self._rows(self._client.iter_tasks(root_promise_id=str(root["id"])), MAX_PAGE),
+                self._rows(self._client.iter_callbacks(promise_id), MAX_PAGE),
             )
         except Exception as error:
             raise describe(error) from error
-        return PromiseDetail(promise, tasks, tree)
+        return PromiseDetail(promise, tasks, tree, callbacks)
 
     async def _root(self, promise: JsonObject) -> JsonObject:
         """The root promise of the invocation `promise` belongs to: the one its `resonate:root`

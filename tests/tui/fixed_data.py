@@ -153,6 +153,17 @@ LOCKS = [
         "expiresAt": NOW_MS + 9_000,
     },
 ]
+CALLBACKS = [
+    {
+        "id": "__resume:order-7:order-7.3",
+        "type": "resume",
+        "promiseId": "order-7.3",
+        "rootPromiseId": "order-7",
+        "recv": "poll://any@workflows",
+        "timeout": NOW_MS + 30 * MINUTE,
+        "createdOn": NOW_MS - MINUTE,
+    }
+]
 STATUS = ServerStatus(
     ready=True,
     ready_detail="ready",
@@ -252,7 +263,7 @@ class FixedData:
         if found is None:
             raise DataError("promise not found (HTTP 404, code 40400)", 404)
         tree = Node(ROOT, [Node(child) for child in CHILDREN])
-        return PromiseDetail(found, [TASKS[0]], tree)
+        return PromiseDetail(found, [TASKS[0]], tree, CALLBACKS)
 
     async def task(self, task_id: str) -> dict[str, Any]:
         return next(t for t in TASKS if t["id"] == task_id)

@@ -122,6 +122,7 @@ async def test_promises_search_filters_and_detail(server: ServerProcess, client,
     create(client, f"{prefix}-b", "plain text", team="ops")
     create(client, f"{prefix}-c")
     client.complete_promise(f"{prefix}-c", "RESOLVED", encode_value(b"\x00\xff\x10"))
+    client.create_callback(f"{prefix}-a", f"{prefix}-b", "poll://any@tui-cb", now_ms() + HOUR_MS)
     async with dashboard(server) as (app, pilot):
         screen = await filter_promises(pilot, app, f"{prefix}*")
         assert sorted(i["id"] for i in screen.items) == [f"{prefix}-{x}" for x in "abc"]
@@ -146,6 +147,7 @@ async def test_promises_search_filters_and_detail(server: ServerProcess, client,
         text = screen_text(app)
         assert '"amount": 1' in text  # param decoded and pretty-printed
         assert "team=billing" in text and "createdOn" in text
+        assert "resume" in text and "poll://any@tui-cb" in text  # the waiting callback
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen, "back to the list")
 

@@ -18,6 +18,7 @@ from resonate.tui.formatting import countdown, relative
 from resonate.tui.screens.base import LiveScreen
 from resonate.tui.screens.promises import PROMISE_BINDINGS, PromiseActions
 from resonate.tui.screens.resources import JsonObject, state_text
+from resonate.tui.screens.tasks import recv_text
 from resonate.tui.widgets.detail_pane import DetailPane, field_rows
 from resonate.tui.widgets.value_viewer import ValueViewer
 
@@ -61,6 +62,7 @@ class PromiseDetailScreen(PromiseActions, LiveScreen):
                 tree.border_title = "call tree of the root (space folds, enter opens)"
                 yield tree
                 yield DetailPane("tasks of this invocation", id="tasks")
+                yield DetailPane("callbacks waiting on this promise", id="callbacks")
 
     async def fetch(self, data: DataSource) -> PromiseDetail:
         return await data.promise_detail(self.promise_id)
@@ -80,6 +82,7 @@ class PromiseDetailScreen(PromiseActions, LiveScreen):
         self.query_one("#param", ValueViewer).show(promise.get("param"))
         self.query_one("#value", ValueViewer).show(promise.get("value"))
         self._show_tasks(payload.tasks, now)
+        self._show_callbacks(payload.callbacks, now)
         self._show_tree(payload.tree)
 
     def _show_tasks(self, tasks: list[JsonObject], now: int) -> None:
@@ -97,6 +100,18 @@ class PromiseDetailScreen(PromiseActions, LiveScreen):
             )
             rows.append((str(task.get("id")), summary))
         self.query_one("#tasks", DetailPane).show(rows or [("", Text("none", style="dim"))])
+
+    def _show_callbacks(self, callbacks: list[JsonObject], now: int) -> None:
+        rows: list[tuple[str, str | Text]] = []
+        for callback in callbacks:
+            summary = Text.assemble(
+                (str(callback.get("type", "")), "cyan"),
+                f"  root {callback.get('rootPromiseId', '')}",
+                f"  recv {recv_text(callback.get('recv'))}",
+                f"  times out {relative(callback.get('timeout'), now)}",
+            )
+            rows.append((str(callback.get("id")), summary))
+        self.query_one("#callbacks", DetailPane).show(rows or [("", Text("none", style="dim"))])
 
     def _show_tree(self, root: Node) -> None:
         shape = [(depth, node.id, node.state) for depth, node in root.walk()]

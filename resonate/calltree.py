@@ -26,6 +26,9 @@ ROOT_TAG = "resonate:root"
 PARENT_TAG = "resonate:parent"
 SCOPE_TAG = "resonate:scope"
 TIMER_TAG = "resonate:timeout"
+INVOKE_TAG = "resonate:invoke"
+# The timeout the Python SDK gives promises that never time out (its `sys.maxsize`).
+INT64_MAX = 9_223_372_036_854_775_807
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -77,8 +80,29 @@ def promise_function(promise: JsonObject) -> str | None:
     return func if isinstance(func, str) and func else None
 
 
+def is_sdk_local_step(promise: JsonObject) -> bool:
+    """What the Python SDK 0.4 stores for a durable local step (`ctx.lfc`/`ctx.lfi`): an id
+    and nothing else, no param, no tags, a timeout of int64 max. The function's name is not
+    stored (a bare `ctx.promise()` looks the same)."""
+    param = promise.get("param") or {}
+    return (
+        not promise.get("tags")
+        and not param.get("data")
+        and not param.get("headers")
+        and promise.get("timeout") == INT64_MAX
+    )
+
+
 def label(promise: JsonObject) -> str:
-    """`(sleep)` for timers, `(rpc f)` / `(run f)` by scope, else the function name, if any."""
+    """How a promise shows in a call tree, from what the SDKs store:
+
+    - `(sleep)`: a durable sleep (`resonate:timeout`);
+    - `(rpc f)` / `(run f)`: a remote or local call by `resonate:scope` (the TypeScript SDK);
+    - `(rpc f)`: a promise routed to a worker (`resonate:invoke`): the Python SDK's remote
+      calls (`ctx.rfc`/`ctx.rfi`), `resonate invoke` and an SDK's top-level `run`/`rpc`;
+    - `(run)`: a Python SDK local step, which stores no function name (`is_sdk_local_step`);
+    - `f`: the function of any other param an SDK would decode; else nothing.
+    """
     tags = promise.get("tags") or {}
     func = promise_function(promise)
     if tags.get(TIMER_TAG):
@@ -87,7 +111,11 @@ def label(promise: JsonObject) -> str:
     if scope in ("global", "local"):
         kind = "rpc" if scope == "global" else "run"
         return f"({kind} {func})" if func else f"({kind})"
-    return func or ""
+    if tags.get(INVOKE_TAG):
+        return f"(rpc {func})" if func else "(rpc)"
+    if func:
+        return func
+    return "(run)" if is_sdk_local_step(promise) else ""
 
 
 def _creation_order(promise: JsonObject) -> tuple[int, list[tuple[int, int | str]]]:

@@ -1,4 +1,8 @@
-"""Exit codes of the CLI (cli.md §3) and the one table that maps failures to them."""
+"""Exit codes of the CLI (cli.md §3) and the one table that maps failures to them.
+
+130 and 141 are what a shell reports for a process ended by SIGINT or SIGPIPE (128 + signal):
+the CLI exits with them on Ctrl-C and when the reader of its output went away (`| head -1`).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,10 @@ class ExitCode(IntEnum):
     UNAUTHORIZED = 6
     CONFLICT = 7
     SERVER_ERROR = 8
+    NOT_RESOLVED = 9  # --wait: the promise completed REJECTED, REJECTED_CANCELED or _TIMEDOUT
+    STILL_PENDING = 10  # --wait: its own timeout passed first; the promise goes on
+    INTERRUPTED = 130
+    BROKEN_PIPE = 141
 
 
 class CliError(Exception):

@@ -1,20 +1,18 @@
 """`resonate invoke`: start a function on a worker by creating its root promise (cli.md §9).
 
-`--wait` is ours: it polls the promise until it completes and prints the function's result.
+`--wait` is ours: it waits for the promise like `promises get --wait` (the one wait of
+`resonate.cli.watch`) and prints the function's result.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from resonate.cli.arguments import parse_duration, usage_error
-from resonate.cli.errors import CliError
 from resonate.cli.options import GlobalOptions, client_command
 from resonate.cli.output import PROMISE_VIEW, OutputFormat, now_ms
 from resonate.cli.promises import (
@@ -22,28 +20,14 @@ from resonate.cli.promises import (
     PromiseId,
     TagOption,
     key_values,
-    parse_recv,
     show_write_result,
 )
-
-if TYPE_CHECKING:
-    from resonate.client import ResonateClient
+from resonate.cli.recv import parse_recv
+from resonate.cli.watch import result_text, wait_and_show
 
 DEFAULT_TARGET = "poll://any@default"
 INVOKE_TAG = "resonate:invoke"
 DELAY_TAG = "resonate:delay"
-
-# Polling of `--wait`: start fast, so short functions answer quickly, then back off.
-FIRST_POLL_INTERVAL_SECONDS = 0.05
-MAX_POLL_INTERVAL_SECONDS = 1.0
-
-
-class InvocationFailed(CliError):
-    """The invoked function's promise ended in a state other than RESOLVED."""
-
-
-class WaitTimedOut(CliError):
-    """`--wait-timeout` passed while the promise was still pending."""
 
 
 def _duration(text: str, option: str) -> int:
@@ -76,53 +60,14 @@ def invocation_data(
     return {"data": base64.b64encode(encoded).decode("ascii")}
 
 
-def wait_for_completion(
-    client: ResonateClient,
-    promise_id: str,
-    timeout_seconds: float,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> dict[str, Any]:
-    """Read the promise until it is no longer PENDING or `timeout_seconds` have passed; the
-    last promise read.
-
-    A read times an overdue promise out on the server (http-api.md §2.2), so a function that
-    never answers still ends, at the latest, at its promise's timeout.
-    """
-    deadline = clock() + timeout_seconds
-    interval = FIRST_POLL_INTERVAL_SECONDS
-    while True:
-        promise: dict[str, Any] = client.get_promise(promise_id).body
-        remaining = deadline - clock()
-        if promise.get("state") != "PENDING" or remaining <= 0:
-            return promise
-        sleep(min(interval, remaining))
-        interval = min(interval * 2, MAX_POLL_INTERVAL_SECONDS)
-
-
-def result_text(value: dict[str, Any] | None) -> str:
-    """A completed promise's value for humans: its data as text (SDKs store JSON), else base64."""
-    from resonate.client import decode_value_text
-
-    if not value or not value.get("data"):
-        return ""
-    text = decode_value_text(value)
-    return text if text is not None else str(value["data"])
-
-
 def _show_result(options: GlobalOptions, promise: dict[str, Any]) -> None:
-    """The result: its decoded value in table format, the completed promise in the others."""
+    """The result: its decoded value in table format (nothing when it failed: the error line
+    has it), the completed promise in the other formats."""
     printer = options.printer()
-    state = promise.get("state")
-    if options.output is OutputFormat.table:
-        if state == "RESOLVED":
-            printer.show_document(promise, result_text(promise.get("value")))
-    else:
+    if options.output is not OutputFormat.table:
         printer.show_object(promise, PROMISE_VIEW)
-    if state != "RESOLVED":
-        reason = result_text(promise.get("value"))
-        detail = f": {reason}" if reason else ""
-        raise InvocationFailed(f"promise {promise.get('id')!r} is {state}{detail}")
+    elif promise.get("state") == "RESOLVED":
+        printer.show_document(promise, result_text(promise.get("value")))
 
 
 def invoke(
@@ -175,12 +120,18 @@ def invoke(
     idempotency_key: IdempotencyKeyOption = None,
     wait: Annotated[
         bool,
-        typer.Option("--wait", help="Wait until the function completes and print its result."),
+        typer.Option(
+            "--wait",
+            help="Wait until the function completes and print its result; exit 0 when "
+            "RESOLVED, 9 when rejected, canceled or timed out.",
+        ),
     ] = False,
     wait_timeout: Annotated[
         str,
         typer.Option(
-            "--wait-timeout", metavar="DURATION", help="How long --wait waits before giving up."
+            "--wait-timeout",
+            metavar="DURATION",
+            help="How long --wait waits before giving up (exit 10).",
         ),
     ] = "1m",
 ) -> None:
@@ -213,13 +164,14 @@ def invoke(
             show_write_result(options, response, "created", "PENDING")
             return
         options.printer().note("created" if response.created else "deduplicated")
-        promise = wait_for_completion(client, promise_id, wait_ms / 1000)
-    if promise.get("state") == "PENDING":
-        raise WaitTimedOut(
-            f"promise {promise_id!r} is still PENDING after {wait_timeout}; the invocation goes "
-            f"on (see: resonate promises get {promise_id})"
+        wait_and_show(
+            options,
+            client,
+            promise_id,
+            wait_ms,
+            wait_timeout,
+            lambda promise: _show_result(options, promise),
         )
-    _show_result(options, promise)
 
 
 invoke_command = client_command(invoke)

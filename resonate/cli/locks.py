@@ -13,9 +13,17 @@ from resonate.cli.promises import (
     AllPagesOption,
     CursorOption,
     LimitOption,
+    Watching,
     YesOption,
     confirm_destructive,
     show_search,
+)
+from resonate.cli.watch import (
+    IntervalOption,
+    WatchOption,
+    run_watch,
+    watch_interval,
+    watched_object,
 )
 
 app = typer.Typer(
@@ -41,8 +49,25 @@ ProcessIdOption = Annotated[
 
 @app.command("get")
 @client_command
-def get_lock(options: GlobalOptions, resource_id: ResourceId) -> None:
-    """Read a lock (holder, process, ttl, expiry); a lock past its expiry shows until swept."""
+def get_lock(
+    options: GlobalOptions,
+    resource_id: ResourceId,
+    watch: WatchOption = False,
+    interval: IntervalOption = None,
+) -> None:
+    """Read a lock (holder, process, ttl, expiry); a lock past its expiry shows until swept.
+    --watch it (a released lock shows as not found until it is acquired again)."""
+    watch_seconds = watch_interval(options, watch, interval)
+    if watch_seconds is not None:
+        watched = watched_object(
+            LOCK_VIEW,
+            "lock",
+            f"locks get {resource_id}",
+            resource_id,
+            lambda client: client.get_lock(resource_id),
+        )
+        run_watch(options, watched, watch_seconds)
+        return
     with options.client() as client:
         response = client.get_lock(resource_id)
     options.printer().show_object(response.body, LOCK_VIEW)
@@ -66,6 +91,8 @@ def search_locks(
     limit: LimitOption = None,
     cursor: CursorOption = None,
     all_pages: AllPagesOption = False,
+    watch: WatchOption = False,
+    interval: IntervalOption = None,
 ) -> None:
     """Search locks by resource id pattern, process and execution (by resource id)."""
     from resonate.client import search_locks_request
@@ -76,6 +103,7 @@ def search_locks(
         cursor,
         all_pages,
         LOCK_VIEW,
+        Watching("lock", f"locks search {pattern}", watch_interval(options, watch, interval)),
     )
 
 

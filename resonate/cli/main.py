@@ -14,13 +14,16 @@ import typer
 from typer.core import TyperCommand
 
 from resonate import __version__
-from resonate.cli import invoke, locks, promises, schedules, tasks, tree, tui
-from resonate.cli.options import GlobalOptions, client_command, root_callback
+from resonate.cli import invoke, locks, man, promises, schedules, tasks, tree, tui
+from resonate.cli.examples import attach_examples
+from resonate.cli.options import GlobalOptions, output_command, root_callback
+from resonate.cli.root import ResonateGroup
 
 _RAW_ARGUMENTS: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 app = typer.Typer(
     name="resonate",
+    cls=ResonateGroup,
     help="Resonate durable-promises server and operator CLI.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -128,11 +131,16 @@ app.command("tui")(tui.tui_command)
 
 
 @app.command("version")
-@client_command
+@output_command
 def version(options: GlobalOptions) -> None:
     """Print the version of resonate (no network)."""
     document = {"version": __version__, "python": platform.python_version()}
     options.printer().show_document(document, f"resonate {__version__}")
+
+
+app.command("man")(man.man_command)
+# Last, once every command is registered: the --help epilogs from resonate.cli.examples.
+attach_examples(app)
 
 
 def main() -> None:

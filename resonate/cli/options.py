@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any, Concatenate, ParamSpec
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     from resonate.client import ResonateClient
 
 DEFAULT_SERVER_URL = "http://localhost:8001"
+# Every request's timeout (cli.md §1); a module attribute so that tests can shorten it.
+REQUEST_TIMEOUT_SECONDS = 30.0
+# Set to see the traceback of a failure the CLI did not expect instead of its one-line error.
+DEBUG_ENVIRONMENT_VARIABLE = "RESONATE_DEBUG"
 GLOBAL_PANEL = "Global options"
 _CONTEXT_KEY = "resonate.global_options"
 _CONTEXT_PARAMETER = "_resonate_context"
@@ -58,7 +63,16 @@ class GlobalOptions:
                 f"{self.server!r} is not an http:// or https:// URL", param_hint="'--server'"
             )
         credentials = Credentials(self.token, self.username, self.password)
-        return ResonateClient(self.server, credentials=credentials)
+        import httpx
+
+        try:
+            return ResonateClient(
+                self.server, credentials=credentials, timeout=REQUEST_TIMEOUT_SECONDS
+            )
+        except httpx.InvalidURL as error:
+            raise typer.BadParameter(
+                f"invalid URL {self.server!r}: {error}", param_hint="'--server'"
+            ) from None
 
 
 ServerOption = Annotated[
@@ -139,7 +153,6 @@ GLOBAL_PARAMETERS: tuple[inspect.Parameter, ...] = (
     _keyword("output", OutputOption, OutputFormat.table),
     _keyword("no_color", NoColorOption, False),
 )
-_GLOBAL_NAMES = tuple(parameter.name for parameter in GLOBAL_PARAMETERS)
 _CONTEXT = _keyword(_CONTEXT_PARAMETER, typer.Context, inspect.Parameter.empty)
 
 
@@ -172,6 +185,11 @@ def root_callback() -> Callable[..., None]:
 
 P = ParamSpec("P")
 
+# The global options a command that never talks to a server takes (`version`).
+OUTPUT_PARAMETERS: tuple[inspect.Parameter, ...] = tuple(
+    parameter for parameter in GLOBAL_PARAMETERS if parameter.name in ("output", "no_color")
+)
+
 
 def client_command(function: Callable[Concatenate[GlobalOptions, P], None]) -> Callable[P, None]:
     """Give a command the global options and the CLI's error handling.
@@ -179,31 +197,59 @@ def client_command(function: Callable[Concatenate[GlobalOptions, P], None]) -> C
     The decorated function takes a `GlobalOptions` first; Typer sees its other parameters plus
     the global ones.
     """
+    return _with_global_options(function, GLOBAL_PARAMETERS)
+
+
+def output_command(function: Callable[Concatenate[GlobalOptions, P], None]) -> Callable[P, None]:
+    """`client_command` for a command without network: only `--output` and `--no-color`."""
+    return _with_global_options(function, OUTPUT_PARAMETERS)
+
+
+def _with_global_options(
+    function: Callable[Concatenate[GlobalOptions, P], None],
+    global_parameters: tuple[inspect.Parameter, ...],
+) -> Callable[P, None]:
     signature = inspect.signature(function, eval_str=True)
     own_parameters = list(signature.parameters.values())[1:]
+    names = tuple(parameter.name for parameter in global_parameters)
 
     @functools.wraps(function)
     def command(*args: P.args, **kwargs: P.kwargs) -> None:
         context: typer.Context = kwargs.pop(_CONTEXT_PARAMETER)  # type: ignore[assignment]
-        values = {name: kwargs.pop(name) for name in _GLOBAL_NAMES}
+        values = {name: kwargs.pop(name) for name in names}
         options = merged_options(context, values)
         run_reporting_errors(options, lambda: function(options, *args, **kwargs))
 
     command.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[*own_parameters, *GLOBAL_PARAMETERS, _CONTEXT]
+        parameters=[*own_parameters, *global_parameters, _CONTEXT]
     )
     return command
 
 
 def run_reporting_errors(options: GlobalOptions, action: Callable[[], None]) -> None:
-    """Run `action`; print a failure as one `error:` line and exit with its code."""
+    """Run `action`; print a failure as one `error:` line and exit with its code.
+
+    Usage errors, Ctrl-C, a closed stdout and declined prompts go on to the root command
+    (`resonate.cli.root`), which reports them the same way. Any other exception is a failure
+    nobody expected (a server answering JSON of the wrong shape, or a bug): one line too, unless
+    RESONATE_DEBUG is set, which shows its traceback.
+    """
     try:
         action()
+    except (typer.TyperException, typer.Exit, typer.Abort, BrokenPipeError):
+        raise
     except Exception as error:
         # Imported late: httpx is loaded only once a command has talked to a server.
         from resonate.client import ResonateClientError
 
-        if not isinstance(error, CliError | OSError | ResonateClientError):
+        if isinstance(error, CliError | OSError | ResonateClientError):
+            message = describe_error(error)
+        elif os.environ.get(DEBUG_ENVIRONMENT_VARIABLE):
             raise
-        options.printer().error(describe_error(error))
+        else:
+            message = (
+                f"unexpected failure: {type(error).__name__}: {error} "
+                f"(set {DEBUG_ENVIRONMENT_VARIABLE}=1 for the traceback)"
+            )
+        options.printer().error(message)
         raise typer.Exit(exit_code_for(error)) from None

@@ -358,6 +358,8 @@ class Printer:
         typer.echo(text, err=True)
 
     def error(self, message: str) -> None:
+        """`error: <message>` on one line, whatever line breaks the message carries."""
+        message = " ".join(line.strip() for line in message.splitlines() if line.strip())
         prefix = "error:"
         if color_enabled(self.no_color, sys.stderr):
             prefix = typer.style(prefix, fg="red", bold=True)
@@ -384,3 +386,68 @@ def describe_api_error(error: ApiError) -> str:
     if error.code:
         return f"{message} (HTTP {error.status}, code {error.code})"
     return f"{message} (HTTP {error.status})"
+
+
+# --- streaming and watching (owned by the wait/watch work; new functions only) ------------------
+# Lines written one at a time while a search is still paging (`--all -o jsonl|id`) and the
+# renderables a `--watch` table redraws.
+
+
+def item_line(item: JsonObject, view: ResourceView, output: OutputFormat) -> str:
+    """One item as a line of its own: compact JSON for `jsonl`, the id for `id`."""
+    if output is OutputFormat.id:
+        return str(item.get(view.id_key, ""))
+    return json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+
+
+def change_line(event: str, resource: str, item: JsonObject) -> str:
+    """A `--watch -o jsonl` line: `{"event": "created"|"changed"|"gone", "<resource>": {…}}`."""
+    return json.dumps({"event": event, resource: item}, separators=(",", ":"), ensure_ascii=False)
+
+
+def write_line(text: str) -> None:
+    """One line on stdout, flushed at once so that a pipe sees it before the command ends."""
+    typer.echo(text)
+
+
+def rows_table(items: list[JsonObject], view: ResourceView, now: int) -> RenderableType:
+    """The rows of a search, as `Printer.show_page` draws them, for a live display."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in view.columns:
+        table.add_column(column.header)
+    for item in items:
+        table.add_row(*(Text(column.render(item, now)) for column in view.columns))
+    return table
+
+
+def field_table(item: JsonObject, view: ResourceView, now: int) -> RenderableType:
+    """One object as a field/value table, as `Printer.show_object` draws it, for a live display."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for name, field_value in item.items():
+        table.add_row(Text(name), Text(view.field_text(name, field_value, now)))
+    return table
+
+
+def live_console(no_color: bool) -> Console:
+    """The console of a `--watch` table: a live display on an interactive terminal."""
+    from rich.console import Console
+
+    color = color_enabled(no_color, sys.stdout)
+    return Console(
+        file=sys.stdout,
+        no_color=not color,
+        color_system="auto" if color else None,
+        highlight=False,
+        soft_wrap=False,
+    )
+
+
+# --- end of streaming and watching ---

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sys
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,13 +15,31 @@ from resonate.cli.arguments import (
     read_data,
     usage_error,
 )
+from resonate.cli.complete import complete_promise_id
 from resonate.cli.errors import Aborted, ConfirmationRequired
 from resonate.cli.options import GlobalOptions, client_command
-from resonate.cli.output import CALLBACK_VIEW, PROMISE_VIEW, OutputFormat, now_ms
+from resonate.cli.output import (
+    CALLBACK_VIEW,
+    PROMISE_VIEW,
+    OutputFormat,
+    item_line,
+    now_ms,
+    write_line,
+)
+from resonate.cli.recv import parse_recv
+from resonate.cli.watch import (
+    IntervalOption,
+    WatchOption,
+    run_watch,
+    wait_and_show,
+    watch_interval,
+    watched_object,
+    watched_search,
+)
 
 if TYPE_CHECKING:
     from resonate.cli.output import ResourceView
-    from resonate.client import ApiResponse, CompletionState, PageRequest, Recv, SearchState
+    from resonate.client import ApiResponse, CompletionState, PageRequest, SearchState
 
 app = typer.Typer(
     name="promises",
@@ -36,7 +54,9 @@ class SearchStateChoice(StrEnum):
     rejected = "rejected"
 
 
-PromiseId = Annotated[str, typer.Argument(metavar="ID", help="Promise id.")]
+PromiseId = Annotated[
+    str, typer.Argument(metavar="ID", help="Promise id.", autocompletion=complete_promise_id)
+]
 DataOption = Annotated[
     str | None,
     typer.Option("--data", metavar="TEXT", help="Value data as UTF-8 text (sent base64-encoded)."),
@@ -106,30 +126,19 @@ def key_values(pairs: list[str] | None, option: str) -> dict[str, str]:
         raise usage_error(error, option) from None
 
 
+def _duration(text: str, option: str) -> int:
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise usage_error(error, option) from None
+
+
 def deadline(duration: str, option: str) -> int:
     """`now + duration` in absolute ms, for the timeouts the API takes as deadlines."""
     try:
         return now_ms() + parse_duration(duration)
     except ValueError as error:
         raise usage_error(error, option) from None
-
-
-def parse_recv(text: str, option: str = "--recv") -> Recv:
-    """A logical recv as given, or a physical recv written as a JSON object."""
-    if not text.strip():
-        raise typer.BadParameter("a recv must not be empty", param_hint=f"'{option}'")
-    if not text.lstrip().startswith("{"):
-        return text
-    try:
-        recv = json.loads(text)
-    except ValueError as error:
-        raise typer.BadParameter(f"invalid JSON: {error}", param_hint=f"'{option}'") from None
-    if not isinstance(recv, dict) or not isinstance(recv.get("type"), str) or not recv["type"]:
-        raise typer.BadParameter(
-            'a physical recv is a JSON object {"type": …, "data": …}',
-            param_hint=f"'{option}'",
-        )
-    return recv
 
 
 def _value(data: str | None, data_file: str | None, headers: list[str] | None) -> dict[str, Any]:
@@ -161,11 +170,58 @@ def show_write_result(
 
 @app.command("get")
 @client_command
-def get_promise(options: GlobalOptions, promise_id: PromiseId) -> None:
-    """Read a promise."""
+def get_promise(
+    options: GlobalOptions,
+    promise_id: PromiseId,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait until the promise is no longer PENDING, then print it; exit 0 when "
+            "RESOLVED, 9 when rejected, canceled or timed out.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        str | None,
+        typer.Option(
+            "--timeout",
+            "-t",
+            metavar="DURATION",
+            help="With --wait: give up after this long (exit 10).  [default: no limit]",
+            show_default=False,
+        ),
+    ] = None,
+    watch: WatchOption = False,
+    interval: IntervalOption = None,
+) -> None:
+    """Read a promise; --wait for it to complete, or --watch it."""
+    watch_seconds = watch_interval(options, watch, interval)
+    if wait and watch:
+        raise typer.BadParameter("--wait and --watch are exclusive", param_hint="'--wait'")
+    if timeout is not None and not wait:
+        raise typer.BadParameter("needs --wait", param_hint="'--timeout'")
+    timeout_ms = _duration(timeout, "--timeout") if timeout is not None else None
+    if watch_seconds is not None:
+        watched = watched_object(
+            PROMISE_VIEW,
+            "promise",
+            f"promises get {promise_id}",
+            promise_id,
+            lambda client: client.get_promise(promise_id),
+        )
+        run_watch(options, watched, watch_seconds)
+        return
+    printer = options.printer()
+
+    def show(promise: dict[str, Any]) -> None:
+        printer.show_object(promise, PROMISE_VIEW)
+
     with options.client() as client:
+        if wait:
+            wait_and_show(options, client, promise_id, timeout_ms, timeout, show)
+            return
         response = client.get_promise(promise_id)
-    options.printer().show_object(response.body, PROMISE_VIEW)
+    show(response.body)
 
 
 @app.command("create")
@@ -300,6 +356,8 @@ def search_promises(
     limit: LimitOption = None,
     cursor: CursorOption = None,
     all_pages: AllPagesOption = False,
+    watch: WatchOption = False,
+    interval: IntervalOption = None,
 ) -> None:
     """Search promises by id pattern, state and tags (newest first)."""
     from resonate.client import search_promises_request
@@ -312,7 +370,18 @@ def search_promises(
         cursor,
         all_pages,
         PROMISE_VIEW,
+        Watching("promise", f"promises search {pattern}", watch_interval(options, watch, interval)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Watching:
+    """A search's `--watch`: the name of one item in a change line, the table title, and the
+    seconds between reads (None: no watch)."""
+
+    resource: str
+    title: str
+    interval: float | None
 
 
 def show_search(
@@ -321,9 +390,20 @@ def show_search(
     cursor: str | None,
     all_pages: bool,
     view: ResourceView,
+    watching: Watching | None = None,
 ) -> None:
     """Print one page of a search (``build(cursor)`` is its request), or with ``all_pages``
-    every match from ``cursor`` on, as one page without a cursor."""
+    every match from ``cursor`` on, as one page without a cursor; or watch it.
+
+    With ``all_pages``, `jsonl` and `id` print each item as its page arrives, so a pipe sees
+    the first line before the last page is read."""
+    if watching is not None and watching.interval is not None:
+        watched = watched_search(view, watching.resource, watching.title, build, cursor)
+        run_watch(options, watched, watching.interval)
+        return
+    if all_pages and options.output in (OutputFormat.jsonl, OutputFormat.id):
+        _stream_search(options, build, cursor, view)
+        return
     with options.client() as client:
         if all_pages:
             items = list(client.iter_pages(build, view.items_key, cursor))
@@ -331,6 +411,14 @@ def show_search(
         else:
             page = client.send(build(cursor)).body
     options.printer().show_page(page, view)
+
+
+def _stream_search(
+    options: GlobalOptions, build: PageRequest, cursor: str | None, view: ResourceView
+) -> None:
+    with options.client() as client:
+        for item in client.iter_pages(build, view.items_key, cursor):
+            write_line(item_line(item, view, options.output))
 
 
 def _show_registration(options: GlobalOptions, response: ApiResponse) -> None:

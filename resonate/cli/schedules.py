@@ -16,10 +16,18 @@ from resonate.cli.promises import (
     LimitOption,
     PatternArgument,
     TagOption,
+    Watching,
     YesOption,
     confirm_destructive,
     key_values,
     show_search,
+)
+from resonate.cli.watch import (
+    IntervalOption,
+    WatchOption,
+    run_watch,
+    watch_interval,
+    watched_object,
 )
 
 app = typer.Typer(
@@ -148,8 +156,24 @@ def create_schedule(
 
 @app.command("get")
 @client_command
-def get_schedule(options: GlobalOptions, schedule_id: ScheduleId) -> None:
-    """Read a schedule (with its next and last run times)."""
+def get_schedule(
+    options: GlobalOptions,
+    schedule_id: ScheduleId,
+    watch: WatchOption = False,
+    interval: IntervalOption = None,
+) -> None:
+    """Read a schedule (with its next and last run times); --watch it."""
+    watch_seconds = watch_interval(options, watch, interval)
+    if watch_seconds is not None:
+        watched = watched_object(
+            SCHEDULE_VIEW,
+            "schedule",
+            f"schedules get {schedule_id}",
+            schedule_id,
+            lambda client: client.get_schedule(schedule_id),
+        )
+        run_watch(options, watched, watch_seconds)
+        return
     with options.client() as client:
         response = client.get_schedule(schedule_id)
     options.printer().show_object(response.body, SCHEDULE_VIEW)
@@ -164,6 +188,8 @@ def search_schedules(
     limit: LimitOption = None,
     cursor: CursorOption = None,
     all_pages: AllPagesOption = False,
+    watch: WatchOption = False,
+    interval: IntervalOption = None,
 ) -> None:
     """Search schedules by id pattern and tags (newest first)."""
     from resonate.client import search_schedules_request
@@ -175,6 +201,9 @@ def search_schedules(
         cursor,
         all_pages,
         SCHEDULE_VIEW,
+        Watching(
+            "schedule", f"schedules search {pattern}", watch_interval(options, watch, interval)
+        ),
     )
 
 

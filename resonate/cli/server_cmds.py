@@ -10,8 +10,13 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from resonate.server.config import Config, ConfigError, ResolvedConfig, resolve_config
+
+if TYPE_CHECKING:
+    from resonate.store.base import SchemaStatus
+    from resonate.store.migrations import Migration
 
 DEV_BANNER = (
     "resonate dev: in-memory store (SQLite :memory:). All data is lost when this process exits."
@@ -96,43 +101,70 @@ def run_migrate(action: str, args: list[str]) -> int:
     return asyncio.run(_migrate(action, resolved.config))
 
 
+# `status` and `dry-run` only read: they must not leave a database behind where there was none.
+READ_ONLY_ACTIONS = ("status", "dry-run")
+
+
+def _missing_sqlite_file(config: Config) -> Path | None:
+    """The configured SQLite file when it does not exist (opening it would create it)."""
+    if config.store_kind != "sqlite":
+        return None
+    path = str(config["aio.store.sqlite.path"])
+    if path == ":memory:" or not path:
+        return None
+    file = Path(path).expanduser()
+    return None if file.exists() else file
+
+
 async def _migrate(action: str, config: Config) -> int:
     from resonate.server.app import open_store
-    from resonate.store.base import MigrationError, StoreUnavailable
+    from resonate.store.base import MigrationError, SchemaStatus, StoreUnavailable
 
+    if action not in (*READ_ONLY_ACTIONS, "up"):
+        print(f"error: unknown migrate action {action!r}", file=sys.stderr)
+        return 2
     store = open_store(config)
+    missing = _missing_sqlite_file(config) if action in READ_ONLY_ACTIONS else None
+    if missing is not None:
+        # Constructing the store touches no file; report a database at version 0.
+        print(f"note: {missing} does not exist; nothing was created", file=sys.stderr)
+        status = SchemaStatus(0, len(store.migrations))
+        _report(action, config, status, store.pending_migrations(0))
+        return 0
     try:
         await store.open(migrate_fresh=False)
         status = await store.schema_status()
-        pending = store.pending_migrations(status.current)
-        if action == "status":
-            print(f"store: {_describe_store(config)}")
-            print(f"current version: {status.current}")
-            print(f"latest version: {status.latest}")
-            if status.current > status.latest:
-                print("database is ahead of this server")
-            for migration in pending:
-                print(f"pending: {migration.version:03d}_{migration.name}.sql")
-            if not pending:
-                print("no pending migrations")
-        elif action == "dry-run":
-            if not pending:
-                print("-- no pending migrations")
-            for migration in pending:
-                print(f"-- {migration.version:03d}_{migration.name}.sql")
-                print(migration.sql.rstrip())
-        elif action == "up":
+        if action == "up":
             applied = await store.migrate_up()
             for migration in applied:
                 print(f"applied {migration.version:03d}_{migration.name}.sql")
             if not applied:
                 print("no pending migrations")
         else:
-            print(f"error: unknown migrate action {action!r}", file=sys.stderr)
-            return 2
+            _report(action, config, status, store.pending_migrations(status.current))
     except (MigrationError, StoreUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
         await store.close()
     return 0
+
+
+def _report(action: str, config: Config, status: SchemaStatus, pending: list[Migration]) -> None:
+    """What `migrate status` and `migrate dry-run` print."""
+    if action == "status":
+        print(f"store: {_describe_store(config)}")
+        print(f"current version: {status.current}")
+        print(f"latest version: {status.latest}")
+        if status.current > status.latest:
+            print("database is ahead of this server")
+        for migration in pending:
+            print(f"pending: {migration.version:03d}_{migration.name}.sql")
+        if not pending:
+            print("no pending migrations")
+        return
+    if not pending:
+        print("-- no pending migrations")
+    for migration in pending:
+        print(f"-- {migration.version:03d}_{migration.name}.sql")
+        print(migration.sql.rstrip())

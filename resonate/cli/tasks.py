@@ -15,9 +15,17 @@ from resonate.cli.promises import (
     CursorOption,
     LimitOption,
     PatternArgument,
+    Watching,
     YesOption,
     confirm_destructive,
     show_search,
+)
+from resonate.cli.watch import (
+    IntervalOption,
+    WatchOption,
+    run_watch,
+    watch_interval,
+    watched_object,
 )
 
 if TYPE_CHECKING:
@@ -63,8 +71,24 @@ ProcessIdOption = Annotated[
 
 @app.command("get")
 @client_command
-def get_task(options: GlobalOptions, task_id: TaskId) -> None:
-    """Read a task (state, counter, claimer, recv, expiry)."""
+def get_task(
+    options: GlobalOptions,
+    task_id: TaskId,
+    watch: WatchOption = False,
+    interval: IntervalOption = None,
+) -> None:
+    """Read a task (state, counter, claimer, recv, expiry); --watch it."""
+    watch_seconds = watch_interval(options, watch, interval)
+    if watch_seconds is not None:
+        watched = watched_object(
+            TASK_VIEW,
+            "task",
+            f"tasks get {task_id}",
+            task_id,
+            lambda client: client.get_task(task_id),
+        )
+        run_watch(options, watched, watch_seconds)
+        return
     with options.client() as client:
         response = client.get_task(task_id)
     options.printer().show_object(response.body, TASK_VIEW)
@@ -90,6 +114,8 @@ def search_tasks(
     limit: LimitOption = None,
     cursor: CursorOption = None,
     all_pages: AllPagesOption = False,
+    watch: WatchOption = False,
+    interval: IntervalOption = None,
 ) -> None:
     """Search tasks by id pattern, state, claimer and root promise (newest first)."""
     from resonate.client import search_tasks_request
@@ -103,6 +129,7 @@ def search_tasks(
         cursor,
         all_pages,
         TASK_VIEW,
+        Watching("task", f"tasks search {pattern}", watch_interval(options, watch, interval)),
     )
 
 

@@ -21,7 +21,7 @@ from tests.cli.cli_runner import RunCli
         (["promises", "resolve", "p", "--header", "=v"], "k=v"),
         (["promises", "search", "--limit", "101"], "--limit"),
         (["promises", "search", "--state", "done"], "--state"),
-        (["-o", "xml", "promises", "get", "p"], "--output"),
+        (["-o", "xml", "promises", "get", "p"], "invalid output format 'xml'"),
         (["promises", "get", "p", "-T", "jwt", "-U", "user"], "exclusive"),
         (["-T", "jwt", "promises", "get", "p", "-U", "user"], "exclusive"),
         (["promises", "get", "p", "-S", "localhost:8001"], "http://"),

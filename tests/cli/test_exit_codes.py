@@ -66,4 +66,8 @@ def test_exit_code_values_are_the_documented_ones() -> None:
         ("UNAUTHORIZED", 6),
         ("CONFLICT", 7),
         ("SERVER_ERROR", 8),
+        ("NOT_RESOLVED", 9),
+        ("STILL_PENDING", 10),
+        ("INTERRUPTED", 130),
+        ("BROKEN_PIPE", 141),
     ]

@@ -17,6 +17,8 @@ import pytest
 from tests.cli.cli_runner import CliResult, RunCli
 from tests.support.servers import ServerProcess
 
+INT64_MAX = 2**63 - 1
+
 
 @pytest.fixture
 def cli(run_cli: RunCli, server: ServerProcess) -> RunCli:
@@ -142,10 +144,10 @@ def test_invoke_wait_json_prints_the_completed_promise(
     assert result.json()["value"] == {"data": b64_json("done")}
 
 
-def test_invoke_wait_on_a_rejection_exits_1(cli: RunCli, server: ServerProcess, uid: str) -> None:
+def test_invoke_wait_on_a_rejection_exits_9(cli: RunCli, server: ServerProcess, uid: str) -> None:
     with resolve_later(server, uid, {"__error__": "boom"}, "REJECTED"):
         result = cli("invoke", uid, "-f", "fail", "--wait")
-    assert result.exit_code == 1
+    assert result.exit_code == 9
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
         "created",
@@ -153,11 +155,11 @@ def test_invoke_wait_on_a_rejection_exits_1(cli: RunCli, server: ServerProcess, 
     ]
 
 
-def test_invoke_wait_timeout_exits_1(cli: RunCli, uid: str) -> None:
+def test_invoke_wait_timeout_exits_10(cli: RunCli, uid: str) -> None:
     started = time.monotonic()
     result = cli("invoke", uid, "-f", "slow", "--wait", "--wait-timeout", "300ms")
     assert 0.3 <= time.monotonic() - started < 5
-    assert result.exit_code == 1
+    assert result.exit_code == 10
     assert f"error: promise '{uid}' is still PENDING after 300ms" in result.stderr
     # The invocation goes on.
     assert cli("promises", "get", uid, "-o", "json").json()["state"] == "PENDING"
@@ -165,7 +167,7 @@ def test_invoke_wait_timeout_exits_1(cli: RunCli, uid: str) -> None:
 
 def test_invoke_wait_ends_when_the_promise_times_out(cli: RunCli, uid: str) -> None:
     result = cli("invoke", uid, "-f", "slow", "-t", "200ms", "--wait")
-    assert result.exit_code == 1
+    assert result.exit_code == 9
     assert f"error: promise '{uid}' is REJECTED_TIMEDOUT" in result.stderr
 
 
@@ -179,6 +181,30 @@ def test_invoke_wait_ends_when_the_promise_times_out(cli: RunCli, uid: str) -> N
         (["invoke", "p", "-f", "f", "--wait-timeout", "x"], "invalid duration"),
         (["invoke", "p", "-f", "f", "--version", "0"], "--version"),
         (["invoke", "p", "-f", "f", "--target", '{"data": {}}'], "physical"),
+        # --target is checked against the recv forms the server can deliver to (http-api §4.5).
+        (["invoke", "p", "-f", "f", "--target", "not a recv"], "'not a recv' is not a recv"),
+        (["invoke", "p", "-f", "f", "--target", "kafka://t"], "poll:// and http(s)://"),
+        (["invoke", "p", "-f", "f", "--target", "poll://all@g"], "neither any nor uni"),
+        (["invoke", "p", "-f", "f", "--target", "poll://any@"], "needs a group"),
+        (["invoke", "p", "-f", "f", "--target", "http://"], "no host"),
+        (["invoke", "p", "-f", "f", "--target", "g/p1"], "not a recv"),
+        (["invoke", "p", "-f", "f", "--target", '{"type": "sqs", "data": {}}'], "'sqs'"),
+        (["invoke", "p", "-f", "f", "--target", '{"type": "poll", "data": {}}'], "group"),
+        (
+            [
+                "invoke",
+                "p",
+                "-f",
+                "f",
+                "--target",
+                '{"type": "poll", "data": {"group": "g"}, "x": 1}',
+            ],
+            "no other keys",
+        ),
+        (
+            ["invoke", "p", "-f", "f", "--target", '{"type": "http", "data": {"url": "ftp://x"}}'],
+            "url",
+        ),
         (["tree", "p", "--depth", "-1"], "--depth"),
     ],
 )
@@ -188,6 +214,33 @@ def test_usage_errors_exit_2(
     result = run_cli(*args, "-S", closed_port_url)
     assert result.exit_code == 2, result.stderr
     assert complaint in result.stderr
+
+
+def test_an_invalid_target_exits_2_with_one_line_and_creates_nothing(cli: RunCli, uid: str) -> None:
+    result = cli("invoke", uid, "--func", "square", "--target", "not a recv")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert len(result.stderr.splitlines()) == 1
+    assert "poll://[cast@]group[/id]" in result.stderr
+    assert cli("promises", "get", uid).exit_code == 4
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "default",
+        "workers.v2",
+        "poll://any@workers",
+        "poll://UNI@workers/process-7",
+        "poll://workers",
+        "https://hooks.example/resonate?x=1",
+        '{"type": "poll", "data": {"group": "g", "cast": "uni", "id": "p"}}',
+        '{"type": "http", "data": {"url": "http://127.0.0.1:9/x", "headers": {"a": "b"}}}',
+    ],
+)
+def test_every_documented_target_form_is_accepted(cli: RunCli, uid: str, target: str) -> None:
+    result = cli("invoke", uid, "-f", "f", "--target", target, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["tags"]["resonate:invoke"] == target
 
 
 # --- tree ---------------------------------------------------------------------------------------
@@ -211,6 +264,11 @@ class Graph:
             body["param"] = {"data": b64_json({"func": func, "args": [], "kwargs": {}})}
         if tags:
             body["tags"] = tags
+        assert self.api.post("/promises", json=body).status_code == 201
+
+    def create_sdk_local_step(self, promise_id: str) -> None:
+        """What the Python SDK 0.4.12 stores for `ctx.lfc`: the id, a never-ending timeout."""
+        body = {"id": promise_id, "timeout": INT64_MAX}
         assert self.api.post("/promises", json=body).status_code == 201
 
     def complete(self, promise_id: str, state: str) -> None:
@@ -342,14 +400,17 @@ def test_tree_follows_cursors(cli: RunCli, graph: Graph, uid: str) -> None:
 
 
 def test_tree_falls_back_to_id_nesting(cli: RunCli, graph: Graph, uid: str) -> None:
-    """Python SDK 0.4.x: children are `<parent>.<n>`, tagged only invoke/timeout."""
+    """Python SDK 0.4.x: children are `<parent>.<n>`; a remote call carries its param and the
+    invoke tag, a local step nothing (labelled `(run)`), a sleep the timeout tag. A child with
+    a param and no tag shows its function."""
     root = f"{uid}.py"
     graph.create(root, "workflow", {"resonate:invoke": "poll://any@default"})
-    graph.create(f"{root}.1", "step")
+    graph.create_sdk_local_step(f"{root}.1")
     graph.create(f"{root}.2", "remote_step", {"resonate:invoke": "poll://any@default"})
     graph.create(f"{root}.2.1", "inner")
     graph.create(f"{root}.3", None, {"resonate:timeout": "true"})
     graph.create(f"{root}.10", "late")
+    graph.create(f"{root}.11")  # a plain promise: no label
     graph.create(f"{root}x.1", "unrelated")  # not under `<root>.`
     graph.complete(f"{root}.1", "RESOLVED")
     graph.complete(f"{root}.2.1", "REJECTED_CANCELED")
@@ -357,12 +418,13 @@ def test_tree_falls_back_to_id_nesting(cli: RunCli, graph: Graph, uid: str) -> N
     result = cli("tree", root, "--no-color")
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
-        f"* {root} workflow",
-        f"├── + {root}.1 step",
-        f"├── * {root}.2 remote_step",
+        f"* {root} (rpc workflow)",
+        f"├── + {root}.1 (run)",
+        f"├── * {root}.2 (rpc remote_step)",
         f"│   └── x {root}.2.1 inner",
         f"├── * {root}.3 (sleep)",
-        f"└── * {root}.10 late",
+        f"├── * {root}.10 late",
+        f"└── * {root}.11",
     ]
     nested = cli("tree", root, "-o", "json").json()
     assert [child["id"] for child in nested["children"]] == [
@@ -370,6 +432,7 @@ def test_tree_falls_back_to_id_nesting(cli: RunCli, graph: Graph, uid: str) -> N
         f"{root}.2",
         f"{root}.3",
         f"{root}.10",
+        f"{root}.11",
     ]
     assert nested["children"][1]["children"][0]["state"] == "REJECTED_CANCELED"
 

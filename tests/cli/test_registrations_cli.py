@@ -158,6 +158,8 @@ def test_subscribe_on_a_missing_promise_exits_4(cli: RunCli, uid: str) -> None:
         (["callback", "p", "-r", "root", "-t", "1m", "--recv", "{not json"], "invalid JSON"),
         (["callback", "p", "-r", "root", "-t", "1m", "--recv", '{"data": 1}'], "physical"),
         (["callback", "p", "-r", "root", "-t", "1m", "--recv", ""], "empty"),
+        (["callback", "p", "-r", "root", "-t", "1m", "--recv", "not a recv"], "not a recv"),
+        (["subscribe", "p", "-i", "s", "-t", "1m", "--recv", "sqs://queue"], "poll://"),
         (["subscribe", "p", "-t", "1m"], "--id"),
         (["subscribe", "p", "-i", "s"], "--timeout"),
     ],

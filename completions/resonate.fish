@@ -1,0 +1,1 @@
+complete --command resonate --no-files --arguments "(env _RESONATE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) resonate)" --condition "env _RESONATE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) resonate"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support import pg
-from tests.support.servers import ServerProcess
+from tests.support.servers import ServerProcess, store_server
 
 # Every store backend the conformance suite runs against.
 STORE_KINDS = ["sqlite", "postgres"]
@@ -29,18 +29,8 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 def server(store_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One real server process per store for the session; tests keep apart by unique ids."""
     workdir = tmp_path_factory.mktemp(f"server-{store_kind}")
-    if store_kind == "sqlite":
-        process = ServerProcess(workdir).start()
+    with store_server(workdir, store_kind, "resonate_session") as process:
         yield process
-        process.stop()
-        return
-    dsn = pg.create_database_sync("resonate_session")
-    process = ServerProcess(workdir, extra_args=pg.store_args(dsn)).start()
-    try:
-        yield process
-    finally:
-        process.stop()
-        pg.drop_database_sync(dsn)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -33,14 +33,17 @@ class Code(IntEnum):
     RECV_NOT_FOUND = 40404
     ROUTE_NOT_FOUND = 40405
     METHOD_NOT_ALLOWED = 40500
+    REQUEST_TIMEOUT = 40800
     PROMISE_ALREADY_EXISTS = 40900
     SCHEDULE_ALREADY_EXISTS = 40901
     TASK_PRECONDITION_FAILED = 41200
     PAYLOAD_TOO_LARGE = 41300
+    HEADERS_TOO_LARGE = 43100
     INTERNAL_ERROR = 50000
     STORE_ERROR = 50004
     SHUTTING_DOWN = 50300
     SUBMISSION_QUEUE_FULL = 50301
+    TOO_MANY_CONNECTIONS = 50302
     NOT_READY = 50304
 
     @property
@@ -75,14 +78,17 @@ MESSAGES: dict[Code, str] = {
     Code.RECV_NOT_FOUND: "The specified recv couldn't be found",
     Code.ROUTE_NOT_FOUND: "The requested route does not exist",
     Code.METHOD_NOT_ALLOWED: "The method is not allowed on this route",
+    Code.REQUEST_TIMEOUT: "The request was not received in time",
     Code.PROMISE_ALREADY_EXISTS: "The specified promise already exists",
     Code.SCHEDULE_ALREADY_EXISTS: "The specified schedule already exists",
     Code.TASK_PRECONDITION_FAILED: "The task precondition failed",
     Code.PAYLOAD_TOO_LARGE: "The request body is too large",
+    Code.HEADERS_TOO_LARGE: "The request header fields are too large",
     Code.INTERNAL_ERROR: "There was an internal server error",
     Code.STORE_ERROR: "There was an error in the store",
     Code.SHUTTING_DOWN: "The system is shutting down",
     Code.SUBMISSION_QUEUE_FULL: "The submission queue is full",
+    Code.TOO_MANY_CONNECTIONS: "The server has too many open connections",
     Code.NOT_READY: "The server is not ready",
 }
 
@@ -97,17 +103,49 @@ class FieldProblem:
 
 @dataclass(slots=True)
 class ResonateError(Exception):
-    """A failure with an API code. ``detail`` explains the cause in one short sentence."""
+    """A failure with an API code.
+
+    ``detail`` explains the cause in one short sentence meant for the client: never exception
+    text or anything else internal. ``cause`` is the internal explanation (an exception's type
+    and message), for the server's log only.
+    """
 
     code: Code
     detail: str = ""
     fields: tuple[FieldProblem, ...] = field(default=())
+    cause: str = ""
 
     def __post_init__(self) -> None:
         Exception.__init__(self, self.detail or self.code.message)
 
     def __str__(self) -> str:
         return self.detail or self.code.message
+
+    def describe(self) -> str:
+        """The client's text and, when there is one, the internal cause: for logs."""
+        return f"{self}: {self.cause}" if self.cause else str(self)
+
+
+# The code of an HTTP error that no operation produced (the HTTP layer's own refusals).
+GENERIC_CODES: dict[int, Code] = {
+    400: Code.INVALID_REQUEST,
+    401: Code.UNAUTHORIZED,
+    403: Code.FORBIDDEN,
+    404: Code.ROUTE_NOT_FOUND,
+    405: Code.METHOD_NOT_ALLOWED,
+    408: Code.REQUEST_TIMEOUT,
+    413: Code.PAYLOAD_TOO_LARGE,
+    431: Code.HEADERS_TOO_LARGE,
+    500: Code.INTERNAL_ERROR,
+    503: Code.NOT_READY,
+}
+
+
+def code_for_status(status: int) -> Code:
+    """The generic code of an HTTP error status; a status without one becomes 400 or 500."""
+    return GENERIC_CODES.get(status) or (
+        Code.INTERNAL_ERROR if status >= 500 else Code.INVALID_REQUEST
+    )
 
 
 def invalid(field_name: str, message: str) -> ResonateError:
@@ -117,3 +155,8 @@ def invalid(field_name: str, message: str) -> ResonateError:
 
 def bad_request(detail: str) -> ResonateError:
     return ResonateError(Code.INVALID_REQUEST, detail)
+
+
+def describe(error: BaseException) -> str:
+    """An error for the log: a ResonateError with its internal cause, anything else as is."""
+    return error.describe() if isinstance(error, ResonateError) else str(error)

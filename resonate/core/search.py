@@ -11,6 +11,7 @@ from typing import Any
 
 from resonate.core.clock import INT64_MAX, INT64_MIN
 from resonate.core.errors import bad_request, invalid
+from resonate.core.json_depth import fits_nesting_limit
 from resonate.core.promise import SEARCH_STATES, PromiseState
 
 DEFAULT_LIMIT = 100
@@ -74,7 +75,10 @@ def encode_cursor(kind: str, query: dict[str, Any]) -> str:
 def decode_cursor(kind: str, cursor: str) -> dict[str, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        text = base64.urlsafe_b64decode(padded.encode("ascii"))
+        if not fits_nesting_limit(text):  # the parser would recurse once per level
+            raise ValueError("nested too deeply")
+        data = json.loads(text)
     except (binascii.Error, UnicodeError, ValueError):
         raise bad_request("The cursor is invalid.") from None
     if not isinstance(data, dict) or data.get("kind") != kind:

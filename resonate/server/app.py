@@ -6,10 +6,12 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from resonate import __version__
 from resonate.core.clock import Clock, SystemClock
 from resonate.core.routing import Router, Sender
 from resonate.server.config import Config
@@ -17,6 +19,14 @@ from resonate.server.delivery.base import Plugin
 from resonate.server.delivery.poll import PollHub, create_poll_app
 from resonate.server.delivery.push import HttpPush
 from resonate.server.http.app import create_api_app, create_metrics_app
+from resonate.server.http.connections import (
+    LISTEN_BACKLOG,
+    ConnectionLimits,
+    LimitedAppRunner,
+    LimitedServer,
+    connections_per_listener,
+    raise_open_files_limit,
+)
 from resonate.server.http.routes import Context
 from resonate.server.loops import (
     EnqueueLoop,
@@ -87,6 +97,7 @@ class Server:
         self.poll: PollHub | None = None
         self.push: HttpPush | None = None
         self._runners: list[web.AppRunner] = []
+        self.listeners: dict[str, LimitedServer] = {}  # "api", "poll", "metrics"
         self._tasks: list[asyncio.Task[Any]] = []
         self.api_address: tuple[str, int] | None = None
         self.metrics_address: tuple[str, int] | None = None
@@ -190,38 +201,92 @@ class Server:
             **loop_options,
         )
         drain_seconds = self.config["api.http.timeout"] / 1000
+        limits = self._connection_limits()
         api = create_api_app(
-            self.context, max_body_size=self.config["api.http.maxBodySize"], metrics=self.metrics
+            self.context,
+            max_body_size=self.config["api.http.maxBodySize"],
+            metrics=self.metrics,
+            header_timeout_ms=self.config["api.http.headerTimeout"],
         )
-        self.api_address = await self._listen(api, self.config["api.http.addr"], drain_seconds)
+        api_limits = replace(limits, extra_headers={"Resonate-Version": __version__})
+        self.api_address = await self._listen(
+            "api", api, self.config["api.http.addr"], drain_seconds, api_limits
+        )
         # Links name the port the OS picked when the configured one is 0.
         base_url = config.system_url(bound_port=self.api_address[1])
         self.context.base_url = self.enqueue_loop.base_url = base_url
         if self.config["metrics.enable"]:
             self.metrics_address = await self._listen(
-                create_metrics_app(self.metrics), self.config["metrics.addr"], 1.0
+                "metrics",
+                create_metrics_app(self.metrics),
+                self.config["metrics.addr"],
+                1.0,
+                limits,
             )
         if self.poll is not None:
+            # At the cap a poll connection is closed, never answered 503: SDK pollers stop for
+            # good on a non-2xx answer but reconnect after a refused connection (§5.1).
             self.poll_address = await self._listen(
+                "poll",
                 create_poll_app(self.poll, dict(config["aio.poll.auth"])),
                 config["aio.poll.addr"],
                 1.0,
+                replace(limits, answer_when_full=False),
             )
         if background:
             for loop in self.loops:
                 self._tasks.append(asyncio.create_task(loop.run()))
 
-    async def _listen(self, app: web.Application, address: Any, drain: float) -> tuple[str, int]:
-        runner = web.AppRunner(app, shutdown_timeout=drain, access_log=None)
+    def _connection_limits(self) -> ConnectionLimits:
+        """The limits of every listener; the open-files limit raised first, since every
+        connection holds a descriptor (docs/server.md, "Limits")."""
+        config = self.config
+        configured = config["api.http.maxConnections"]
+        listeners = 1 + bool(config["metrics.enable"]) + bool(config["aio.poll.enable"])
+        open_files = raise_open_files_limit()
+        per_listener = connections_per_listener(
+            configured, listeners, open_files.now if open_files else None
+        )
+        if open_files is not None:
+            raised = (
+                f" (raised from {open_files.before})" if open_files.now != open_files.before else ""
+            )
+            log.info(
+                "open files: limit %d%s; at most %d connections per listener",
+                open_files.now,
+                raised,
+                per_listener,
+            )
+        if per_listener < configured:
+            log.warning(
+                "api.http.maxConnections %d lowered to %d: %d listeners could otherwise run out "
+                "of the %d file descriptors this process may open",
+                configured,
+                per_listener,
+                listeners,
+                open_files.now if open_files else 0,
+            )
+        return ConnectionLimits(
+            header_timeout=config["api.http.headerTimeout"] / 1000,
+            idle_timeout=config["api.http.idleTimeout"] / 1000,
+            max_connections=per_listener,
+        )
+
+    async def _listen(
+        self, name: str, app: web.Application, address: Any, drain: float, limits: ConnectionLimits
+    ) -> tuple[str, int]:
+        runner = LimitedAppRunner(app, limits=limits, shutdown_timeout=drain, access_log=None)
         await runner.setup()
         host = address.host or None
-        site = web.TCPSite(runner, host, address.port)
+        site = web.TCPSite(runner, host, address.port, backlog=LISTEN_BACKLOG)
         try:
             await site.start()
         except BaseException:
             await runner.cleanup()
             raise
         self._runners.append(runner)
+        if runner.limited_server is not None:
+            self.listeners[name] = runner.limited_server
         sockets = [s for s in runner.addresses if isinstance(s, tuple)]
         bound_host, bound_port = sockets[0][0], sockets[0][1]
         return bound_host, bound_port

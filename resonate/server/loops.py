@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from functools import partial
 
 from resonate.core.clock import Clock
+from resonate.core.errors import describe
 from resonate.core.routing import Router, Sender
 from resonate.server import locks, promises, schedules, tasks
 from resonate.server.delivery.base import Plugin
@@ -95,7 +96,7 @@ class Loop(ABC):
                 await self.run_once()
                 delay = await self.seconds_until_next_pass()
             except Exception as error:
-                log.warning("%s pass failed: %s", self.name, error)
+                log.warning("%s pass failed: %s", self.name, describe(error))
             if self._stopping:
                 break
             if delay >= self.signal_timeout:
@@ -269,7 +270,9 @@ class EnqueueLoop(Loop):
             try:
                 await self._record([result])
             except Exception as error:
-                log.warning("recording the push of %s failed: %s", delivery.task.id, error)
+                log.warning(
+                    "recording the push of %s failed: %s", delivery.task.id, describe(error)
+                )
 
     async def _record(self, results: list[tasks.SendResult]) -> None:
         pending = [r for r in results if not r.delivered or r.ttc == 0]

@@ -550,6 +550,48 @@ async def test_lazy_timeout_and_fire_callbacks_match_sqlite(
     assert fired[0] == fired[1] and fired[0] is not None
 
 
+async def test_a_search_never_reads_back_a_promise_the_timeout_loop_is_timing_out(
+    database: str, store: PostgresStore
+) -> None:
+    """The eager loop holds an overdue promise's row while it times it out; a search that
+    meets that row must wait for it, not skip it and report it PENDING (transitions S1)."""
+    clock = ManualClock(NOW)
+    await store.run(insert_promises(promise("race/p", timeout=NOW - 1)))
+    loop_holds_the_row = asyncio.Event()
+    release_the_loop = asyncio.Event()
+
+    async def eager_loop(tx: Any) -> int:
+        overdue = await tx.overdue_promises(NOW, 10)
+        loop_holds_the_row.set()
+        await release_the_loop.wait()
+        for overdue_promise in overdue:
+            await promises.time_out(tx, overdue_promise, NOW)
+        return len(overdue)
+
+    loop = asyncio.ensure_future(store.run(eager_loop))
+    await asyncio.wait_for(loop_holds_the_row.wait(), 10)
+    search = asyncio.ensure_future(
+        store.run(partial(promises.search_promises, clock=clock, query=PromiseQuery(id="race/*")))
+    )
+    # The search must block on the held row lock (seen from a third session), not skip it.
+    observer = await asyncpg.connect(database)
+    try:
+        deadline = time.monotonic() + 10
+        while not await observer.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ):
+            assert not search.done(), "the search did not wait for the row the loop holds"
+            assert time.monotonic() < deadline, "the search never waited for the row lock"
+            await asyncio.sleep(0.01)
+    finally:
+        await observer.close()
+    release_the_loop.set()
+    assert await loop == 1
+    page = await asyncio.wait_for(search, 10)
+    assert [found.state for found in page.promises] == [PromiseState.REJECTED_TIMEDOUT]
+
+
 # ---- search: D6 patterns and tags (§1.8, §14.3) ------------------------------------------------
 
 SEARCH_IDS = ["a%b", "axb", "a_b", "aXb", "A%B", "a\\b", "ab", "b", "é1", "ép", "a%"]
@@ -1004,8 +1046,10 @@ async def test_a_deadlock_victim_is_run_again(store: PostgresStore) -> None:
         return op
 
     results = await asyncio.gather(store.run(crossing("x", "y")), store.run(crossing("y", "x")))
-    assert sorted(results) == ["x", "y"]
-    assert len(attempts) == 3  # PostgreSQL aborted one of them once
+    assert sorted(results) == ["x", "y"]  # both succeed: a victim is run again
+    # PostgreSQL aborted at least one of them once; under load its deadlock checks can fire in
+    # both backends, so both may have been run twice.
+    assert 3 <= len(attempts) <= 4
 
 
 async def test_a_transaction_past_tx_timeout_is_abandoned(database: str) -> None:

@@ -4,12 +4,14 @@ manual clock. Ports are free random ports; databases live in temp dirs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -141,3 +143,22 @@ class ServerProcess:
                 self.terminate()
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextlib.contextmanager
+def store_server(
+    workdir: Path, store_kind: str, database_name: str, extra_args: list[str] | None = None
+) -> Iterator[ServerProcess]:
+    """A server of its own on `store_kind`: a SQLite file in `workdir`, or a fresh PostgreSQL
+    database (named after `database_name`) dropped afterwards."""
+    from tests.support import pg
+
+    dsn = pg.create_database_sync(database_name) if store_kind == "postgres" else None
+    args = [*(pg.store_args(dsn) if dsn else []), *(extra_args or [])]
+    process = ServerProcess(workdir, extra_args=args).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        if dsn:
+            pg.drop_database_sync(dsn)

@@ -138,6 +138,29 @@ OPTIONS: tuple[Option, ...] = (
         **_AT_LEAST_ONE,
     ),
     _option(
+        "api.http.headerTimeout",
+        _D,
+        parse_duration("10s"),
+        "a connection must send a request line and headers within this time (else it is "
+        "closed); a request body that pauses this long gets 408",
+        **_AT_LEAST_ONE,
+    ),
+    _option(
+        "api.http.idleTimeout",
+        _D,
+        parse_duration("75s"),
+        "keep-alive connections waiting for a request are closed after this long",
+        **_AT_LEAST_ONE,
+    ),
+    _option(
+        "api.http.maxConnections",
+        _I,
+        4096,
+        "open connections per listener (API, poll, metrics); at the cap the oldest idle "
+        "one is closed, or the new one refused",
+        **_AT_LEAST_ONE,
+    ),
+    _option(
         "api.http.taskFrequency",
         _D,
         parse_duration("1m"),

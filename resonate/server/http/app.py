@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from functools import partial
 from typing import Any
 
@@ -16,7 +15,14 @@ from resonate import __version__
 from resonate.core.errors import Code, ResonateError
 from resonate.server.http.auth import BASIC_CHALLENGE, check_basic
 from resonate.server.http.openapi import build_document
-from resonate.server.http.protocol import error_response, route_not_found
+from resonate.server.http.protocol import (
+    BODY_LIMITS,
+    BodyLimits,
+    error_response,
+    header,
+    request_id,
+    route_not_found,
+)
 from resonate.server.http.routes import ROUTES, Context
 from resonate.server.metrics import Metrics
 
@@ -71,10 +77,43 @@ class RequestMetrics:
         metrics.child(metrics.api_duration, operation, "http").observe(seconds)
 
 
-def create_api_app(ctx: Context, *, max_body_size: int, metrics: Metrics | None) -> web.Application:
+def log_server_error(request: web.BaseRequest, rid: str, error: ResonateError) -> None:
+    """The one log line of a 5xx answer: what the client was not told (the cause), under the
+    request id its body names. Draining (503 50300) is expected and not logged."""
+    if error.code is Code.SHUTTING_DOWN:
+        return
+    cause = error.__cause__
+    level = (
+        logging.ERROR if error.code in (Code.INTERNAL_ERROR, Code.STORE_ERROR) else logging.WARNING
+    )
+    log.log(
+        level,
+        "%s %s answered %d (request id %s): %s",
+        request.method,
+        request.path,
+        int(error.code),
+        rid,
+        error.describe(),
+        exc_info=(type(cause), cause, cause.__traceback__) if cause is not None else None,
+    )
+
+
+def create_api_app(
+    ctx: Context,
+    *,
+    max_body_size: int,
+    metrics: Metrics | None,
+    header_timeout_ms: int = 10_000,
+) -> web.Application:
     recorder = RequestMetrics(metrics) if metrics is not None else None
     operations = {route.operation for route in ROUTES}
     open_paths = frozenset(route.path for route in ROUTES if not route.authenticated)
+    # The headers each route reads: all are checked (valid UTF-8, no NUL, at most 1024 bytes)
+    # before the handler runs, so that no store ever sees one that is not (§1.3, §1.4).
+    route_headers = {
+        route.operation: tuple(p.name for p in route.params if p.location == "header")
+        for route in ROUTES
+    }
 
     @web.middleware
     async def middleware(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
@@ -97,6 +136,8 @@ def create_api_app(ctx: Context, *, max_body_size: int, metrics: Metrics | None)
                 raise ResonateError(Code.SHUTTING_DOWN, "the server is shutting down")
             if ctx.basic_auth and request.path not in open_paths:
                 check_basic(request.headers.get("Authorization"), ctx.basic_auth)
+            for name in route_headers.get(route.name or "", ()):
+                header(request, name)
             if (request.content_length or 0) > max_body_size:
                 # D13: refused before routing, also on routes that never read a body.
                 raise ResonateError(Code.PAYLOAD_TOO_LARGE, "the request body is too large")
@@ -104,17 +145,23 @@ def create_api_app(ctx: Context, *, max_body_size: int, metrics: Metrics | None)
             code = response.status * 100
         except ResonateError as error:
             challenge = BASIC_CHALLENGE if error.code is Code.UNAUTHORIZED else None
-            response = error_response(error, challenge)
+            rid = request_id(request) if error.code.http_status >= 500 else None
+            if rid is not None:
+                log_server_error(request, rid, error)
+            response = error_response(error, challenge, rid)
             code = int(error.code)
         except web.HTTPException as exc:
             mapped, headers = _as_error(exc)
-            response = error_response(mapped, headers)
+            rid = request_id(request) if exc.status >= 500 else None
+            response = error_response(mapped, headers, rid)
             code = int(mapped.code)
-        except Exception as exc:
-            request_id = request.headers.get("request-id") or str(uuid.uuid4())
-            log.exception("unhandled error (request-id %s)", request_id)
+        except Exception:
+            rid = request_id(request)
+            log.exception(
+                "%s %s: unhandled error (request id %s)", request.method, request.path, rid
+            )
             response = error_response(
-                ResonateError(Code.INTERNAL_ERROR, f"internal error ({type(exc).__name__})")
+                ResonateError(Code.INTERNAL_ERROR, "internal error"), None, rid
             )
             code = int(Code.INTERNAL_ERROR)
         finally:
@@ -123,6 +170,8 @@ def create_api_app(ctx: Context, *, max_body_size: int, metrics: Metrics | None)
         response.headers["Resonate-Version"] = __version__
         if ctx.shutting_down:
             response.force_close()  # let the drain finish instead of waiting on keep-alives
+        elif request.content.exception() is not None and not response.prepared:
+            response.force_close()  # the body stream broke: the connection closes after this
         if recorder is not None:
             recorder.observe(
                 request.method,
@@ -136,6 +185,7 @@ def create_api_app(ctx: Context, *, max_body_size: int, metrics: Metrics | None)
 
     app = web.Application(middlewares=[middleware], client_max_size=max_body_size)
     app[CONTEXT_KEY] = ctx
+    app[BODY_LIMITS] = BodyLimits(max_body_size, header_timeout_ms / 1000)
     ctx.openapi_document = build_document(ROUTES)
     for spec in ROUTES:
         app.router.add_route(

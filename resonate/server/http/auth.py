@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 from collections.abc import Mapping
 
@@ -29,7 +28,7 @@ def check_basic(header: str | None, users: Mapping[str, str]) -> None:
         raise unauthorized("Basic credentials are required")
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 once decoded
         raise unauthorized("malformed Basic credentials") from None
     user, sep, password = decoded.partition(":")
     expected = users.get(user)

@@ -9,7 +9,7 @@ from resonate.core.errors import Code
 from resonate.core.promise import PromiseState
 from resonate.core.schema import VALUE_SCHEMA, to_openapi
 from resonate.core.task import TaskState
-from resonate.server.http.routes import Route
+from resonate.server.http.routes import ANY_JSON, EMPTY, EVENT_STREAM, Route
 
 INT64 = {"type": "integer", "format": "int64"}
 STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -361,6 +361,7 @@ ERROR_TEXT = {
     403: "Forbidden or state conflict",
     404: "Not found",
     405: "Method not allowed",
+    408: "The request body stopped arriving",
     409: "Already exists",
     412: "Task precondition failed",
     413: "Body too large",
@@ -371,6 +372,26 @@ ERROR_TEXT = {
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _success(status: int, schema: str) -> dict[str, Any]:
+    """A success response; an empty one has no content at all (OpenAPI 3.1 §4.8.17)."""
+    if schema == EMPTY:
+        return {"description": "Success, no content"}
+    if schema == EVENT_STREAM:
+        stream = {"type": "string", "description": "data: <one-line JSON> events (§5.2)"}
+        return {"description": "Success", "content": {"text/event-stream": {"schema": stream}}}
+    body = {"type": "object"} if schema == ANY_JSON else _ref(schema)
+    return {"description": "Success", "content": {"application/json": {"schema": body}}}
+
+
+def _errors(route: Route) -> list[int]:
+    """The route's errors, plus 408 where it reads a body: a body that stops arriving for
+    ``api.http.headerTimeout`` is answered 408."""
+    statuses = set(route.errors)
+    if route.body is not None:
+        statuses.add(408)
+    return sorted(statuses)
 
 
 def _operation(route: Route) -> dict[str, Any]:
@@ -396,9 +417,8 @@ def _operation(route: Route) -> dict[str, Any]:
             "content": {"application/json": {"schema": to_openapi(route.body)}},
         }
     for status, schema in route.responses.items():
-        content = {"application/json": {"schema": _ref(schema) if schema else {"type": "object"}}}
-        operation["responses"][str(status)] = {"description": "Success", "content": content}
-    for status in route.errors:
+        operation["responses"][str(status)] = _success(status, schema)
+    for status in _errors(route):
         operation["responses"][str(status)] = {
             "description": ERROR_TEXT[status],
             "content": {"application/json": {"schema": _ref("Error")}},

@@ -6,19 +6,40 @@ The error table lives here once: a ResonateError's code decides the status and b
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from resonate.core.callback import trace_head
 from resonate.core.clock import INT64_MAX, INT64_MIN
 from resonate.core.errors import Code, ResonateError, bad_request, invalid
+from resonate.core.json_depth import MAX_JSON_DEPTH, fits_nesting_limit
 from resonate.core.schema import MAX_ID_BYTES
 from resonate.server.promises import Fence
 
 DOCS_URL = "https://github.com/resonate/resonate/blob/main/docs/api-errors.md"
 JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """How much of a request body the server reads, and how long it waits for each part."""
+
+    max_size: int = 10 * 1024 * 1024  # api.http.maxBodySize
+    stall_seconds: float = 10.0  # api.http.headerTimeout: longest pause inside a body
+
+
+BODY_LIMITS = web.AppKey("body_limits", BodyLimits)
+
+
+class ServerClosing(Exception):
+    """Set on a request's body stream when the server shuts down before the body arrived:
+    aiohttp reads nothing more from a closing connection, so it never will (§12: 503)."""
 
 
 def dumps(payload: Any) -> bytes:
@@ -32,7 +53,9 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     )
 
 
-def error_body(error: ResonateError) -> dict[str, Any]:
+def error_body(error: ResonateError, request_id: str | None = None) -> dict[str, Any]:
+    """The JSON error body (§1.6). A 5xx names the request id, under which the server logged
+    the cause; its message is the error's ``detail``, never internal exception text."""
     code = error.code
     if error.fields:
         details = [
@@ -45,7 +68,17 @@ def error_body(error: ResonateError) -> dict[str, Any]:
             for problem in error.fields
         ]
     elif code.http_status >= 500:
-        details = [{"@type": "ServerError", "message": str(error), "domain": "server"}]
+        if request_id is None:
+            details = [{"@type": "ServerError", "message": str(error), "domain": "server"}]
+        else:
+            details = [
+                {
+                    "@type": "ServerError",
+                    "message": f"{error} (request id {request_id})",
+                    "domain": "server",
+                    "metadata": {"requestId": request_id},
+                }
+            ]
     else:
         details = [
             {
@@ -58,20 +91,66 @@ def error_body(error: ResonateError) -> dict[str, Any]:
     return {"error": {"code": int(code), "message": code.message, "details": details}}
 
 
-def error_response(error: ResonateError, headers: dict[str, str] | None = None) -> web.Response:
-    return json_response(error.code.http_status, error_body(error), headers)
+def error_response(
+    error: ResonateError, headers: dict[str, str] | None = None, request_id: str | None = None
+) -> web.Response:
+    return json_response(error.code.http_status, error_body(error, request_id), headers)
 
 
 def route_not_found() -> ResonateError:
     return ResonateError(Code.ROUTE_NOT_FOUND, "no route matches this path")
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The whole body: 413 past ``api.http.maxBodySize``; 400 for a body that cannot be decoded
+    (e.g. ``Content-Encoding: gzip`` on bytes that are not gzip); 408 when the client pauses
+    longer than ``api.http.headerTimeout`` while sending it (a half-open connection must not
+    hold its handler forever). After a 400 or a 408 the connection is closed."""
+    limits = request.config_dict.get(BODY_LIMITS) or BodyLimits()
+    content = request.content
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            async with asyncio.timeout(limits.stall_seconds):
+                chunk = await content.readany()
+        except ServerClosing:
+            raise ResonateError(Code.SHUTTING_DOWN, "the server is shutting down") from None
+        except TimeoutError:
+            detail = f"no part of the request body arrived for {limits.stall_seconds:g} s"
+            # The connection closes after the answer: an error on its body stream says so.
+            content.set_exception(ConnectionAbortedError(detail))
+            raise ResonateError(Code.REQUEST_TIMEOUT, detail) from None
+        except (ConnectionError, RuntimeError) as error:
+            # The client went away (aiohttp raises RuntimeError when the connection closed
+            # while the handler waited): nobody will read an answer, and nothing to log.
+            transport = request.transport
+            if isinstance(error, RuntimeError) and transport and not transport.is_closing():
+                raise
+            raise bad_request("The connection closed before the whole body arrived.") from None
+        except web.RequestPayloadError:  # the parser already broke the stream: it closes
+            encoding = request.headers.get("Content-Encoding")
+            how = f" as Content-Encoding {encoding}" if encoding else ""
+            raise invalid("body", f"The request body could not be decoded{how}.") from None
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limits.max_size:
+            raise ResonateError(Code.PAYLOAD_TOO_LARGE, "the request body is too large")
+        chunks.append(chunk)
+
+
 async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object whatever its Content-Type (§1.3); 413 past the size limit."""
-    raw = await request.read()  # aiohttp raises 413 past client_max_size
+    """The body as a JSON object whatever its Content-Type (§1.3); 413 past the size limit; 400
+    past ``MAX_JSON_DEPTH`` levels of nesting, checked before any parser recurses."""
+    raw = await read_body(request)
     if not raw:
         raise invalid("body", "The request body is required.")
     data = raw.removeprefix(b"\xef\xbb\xbf")  # RFC 8259 lets parsers ignore a UTF-8 BOM
+    if not fits_nesting_limit(data):
+        raise invalid(
+            "body", f"The request body must be JSON nested at most {MAX_JSON_DEPTH} levels deep."
+        )
     try:
         body = orjson.loads(data)  # strict RFC 8259, and fast: the hot path
     except orjson.JSONDecodeError:
@@ -98,12 +177,52 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# Header values the server stores, compares or logs are held to the id limit (§1.3).
+MAX_HEADER_BYTES = MAX_ID_BYTES
+
 _TRUE = {"true", "t", "1"}
 _FALSE = {"false", "f", "0", ""}
 
 
+def check_header(name: str, value: str, max_bytes: int = MAX_HEADER_BYTES) -> str:
+    """A header value held to the rules of ids (§1.3): valid UTF-8, no U+0000, at most
+    ``max_bytes`` bytes; else a 400 naming the header.
+
+    The HTTP parser decodes header bytes that are not UTF-8 to lone surrogates
+    (``surrogateescape``): those are what the encode below refuses, before any store sees them.
+    """
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise invalid(name, f"The header {name} must be valid UTF-8.") from None
+    if "\x00" in value:
+        raise invalid(name, f"The header {name} must not contain U+0000.")
+    if size > max_bytes:
+        raise invalid(name, f"The header {name} must be at most {max_bytes} bytes.")
+    return value
+
+
+def header(request: web.BaseRequest, name: str) -> str | None:
+    """The value of header ``name``, checked by ``check_header``; None when absent."""
+    value = request.headers.get(name)
+    return None if value is None else check_header(name, value)
+
+
+def request_id(request: web.BaseRequest) -> str:
+    """The caller's ``request-id`` when it is a valid header value, else a fresh UUID: the id
+    logs and 5xx bodies name the request by. (Routes that read the header refuse an invalid
+    one with a 400 first; this is for answers given before or without a route.)"""
+    value = request.headers.get("request-id")
+    if value:
+        try:
+            return check_header("request-id", value)
+        except ResonateError:
+            pass
+    return str(uuid.uuid4())
+
+
 def strict_header(request: web.Request) -> bool:
-    raw = request.headers.get("strict", "").strip().lower()
+    raw = (header(request, "strict") or "").strip().lower()
     if raw in _TRUE:
         return True
     if raw in _FALSE:
@@ -112,12 +231,17 @@ def strict_header(request: web.Request) -> bool:
 
 
 def idempotency_key(request: web.Request) -> str | None:
-    return request.headers.get("idempotency-key") or None
+    return header(request, "idempotency-key") or None
+
+
+def trace_headers(request: web.Request) -> dict[str, str] | None:
+    """The trace context to carry to workers (§1.4): `traceparent`, and `tracestate` with it."""
+    return trace_head(header(request, "traceparent"), header(request, "tracestate"))
 
 
 def fence(request: web.Request) -> Fence | None:
-    task_id = request.headers.get("task-id")
-    raw_counter = request.headers.get("task-counter")
+    task_id = header(request, "task-id")
+    raw_counter = header(request, "task-counter")
     counter = 0
     if raw_counter is not None:
         counter = parse_int64("task-counter", raw_counter)

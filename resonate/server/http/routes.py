@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from resonate import __version__
-from resonate.core.callback import CallbackQuery, callback_query_from_cursor, trace_head
+from resonate.core.callback import CallbackQuery, callback_query_from_cursor
 from resonate.core.clock import Clock
 from resonate.core.errors import Code, ResonateError, invalid
 from resonate.core.lock import LockQuery, lock_query_from_cursor
@@ -42,12 +42,14 @@ from resonate.core.task import TaskState
 from resonate.server import callbacks, dashboard, locks, promises, schedules, tasks
 from resonate.server.delivery.poll import PollHub, stream_path
 from resonate.server.http.protocol import (
+    MAX_HEADER_BYTES,
     fence,
     idempotency_key,
     json_response,
     path_id,
     read_json_object,
     strict_header,
+    trace_headers,
 )
 from resonate.store.base import SchemaStatus, Store
 
@@ -171,6 +173,11 @@ class Context:
 
 Handler = Callable[[Context, web.Request], Awaitable[web.StreamResponse]]
 
+# What a success response carries when it is not a JSON object of a published schema.
+EMPTY = "(empty)"  # no body: 204, and the 200/201 of task drop (§1.3)
+ANY_JSON = "(json)"  # a JSON object without a schema of its own: the OpenAPI document
+EVENT_STREAM = "(event-stream)"  # Server-Sent Events: the poll stream (§5.2)
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -181,7 +188,8 @@ class Route:
     handler: Handler
     params: tuple[Param, ...] = ()
     body: Schema | None = None
-    responses: dict[int, str | None] = field(default_factory=dict)  # status -> schema name
+    # status -> a schema name of the OpenAPI components, or EMPTY, ANY_JSON, EVENT_STREAM
+    responses: dict[int, str] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
     catch_all: tuple[str, ...] = ()  # path parameters that take the rest of the path
     authenticated: bool = True
@@ -195,6 +203,8 @@ class Route:
 
 
 STRING = {"type": "string"}
+# Header values the server reads are held to the id limit (§1.3): longer ones get 400.
+HEADER_STRING = {"type": "string", "maxLength": MAX_HEADER_BYTES}
 ID_PARAM = Param(
     "id",
     "path",
@@ -202,15 +212,15 @@ ID_PARAM = Param(
     True,
     "Promise id, percent-encoded as one segment ('/' as %2F)",
 )
-IDEMPOTENCY = Param("idempotency-key", "header", STRING)
+IDEMPOTENCY = Param("idempotency-key", "header", HEADER_STRING)
 STRICT = Param(
     "strict",
     "header",
     {"type": "string", "enum": ["true", "false", "1", "0", "t", "f"]},
     description="Boolean, case-insensitive",
 )
-REQUEST_ID = Param("request-id", "header", STRING)
-TASK_ID = Param("task-id", "header", STRING, description="Fencing token: task id")
+REQUEST_ID = Param("request-id", "header", HEADER_STRING)
+TASK_ID = Param("task-id", "header", HEADER_STRING, description="Fencing token: task id")
 TASK_COUNTER = Param(
     "task-counter",
     "header",
@@ -227,7 +237,10 @@ PAGE_PARAMS = (
     Param("limit", "query", {"type": "integer", "minimum": 0, "maximum": 100}),
     Param("cursor", "query", STRING),
 )
-TRACE = (Param("traceparent", "header", STRING), Param("tracestate", "header", STRING))
+TRACE = (
+    Param("traceparent", "header", HEADER_STRING),
+    Param("tracestate", "header", HEADER_STRING),
+)
 
 
 # ---- handlers: promises ---------------------------------------------------------------------
@@ -285,7 +298,7 @@ async def create_promise(ctx: Context, request: web.Request) -> web.Response:
         idempotency_key=idempotency_key(request),
         strict=strict,
         fence=fencing,
-        head=_head(request),
+        head=trace_headers(request),
     )
     outcome = await promises.run_create_promise(ctx.store, ctx.clock, command, ctx.router)
     return _promise_response(outcome)
@@ -302,7 +315,7 @@ async def create_promise_and_task(ctx: Context, request: web.Request) -> web.Res
         tags=promise["tags"],
         idempotency_key=idempotency_key(request),
         strict=strict,
-        head=_head(request),
+        head=trace_headers(request),
     )
     claim = tasks.TaskClaim(task["processId"], task["ttl"] or 0)
     outcome = await promises.run_create_promise(ctx.store, ctx.clock, command, ctx.router, claim)
@@ -348,10 +361,6 @@ def _registration_response(registration: callbacks.Registration) -> web.Response
     )
 
 
-def _head(request: web.Request) -> dict[str, str] | None:
-    return trace_head(request.headers.get("traceparent"), request.headers.get("tracestate"))
-
-
 async def _create_callback(ctx: Context, request: web.Request, by_body: bool) -> web.Response:
     fencing = fence(request)
     schema = CREATE_CALLBACK_BY_BODY if by_body else CREATE_CALLBACK
@@ -367,7 +376,7 @@ async def _create_callback(ctx: Context, request: web.Request, by_body: bool) ->
             root_promise_id=body["rootPromiseId"],
             recv=body["recv"],
             timeout=body["timeout"] or 0,
-            head=_head(request),
+            head=trace_headers(request),
             fence=fencing,
         )
     )
@@ -386,7 +395,7 @@ async def _create_subscription(ctx: Context, request: web.Request, by_body: bool
             subscription_id=body["id"],
             recv=body["recv"],
             timeout=body["timeout"] or 0,
-            head=_head(request),
+            head=trace_headers(request),
         )
     )
     return _registration_response(registration)
@@ -818,7 +827,7 @@ def _task_routes(
     handler: Handler,
     link_handler: Handler,
     body: Schema,
-    responses: dict[int, str | None],
+    responses: dict[int, str],
 ) -> tuple[Route, Route]:
     return (
         Route(
@@ -885,7 +894,7 @@ ROUTES: tuple[Route, ...] = (
         "OpenApi",
         "This OpenAPI document",
         openapi,
-        responses={200: None},
+        responses={200: ANY_JSON},
         errors=(503,),
         authenticated=False,
     ),
@@ -1055,7 +1064,7 @@ ROUTES: tuple[Route, ...] = (
         drop_task,
         drop_task_link,
         TASK_REF,
-        {201: None, 200: None},
+        {201: EMPTY, 200: EMPTY},
     ),
     *_task_routes(
         "heartbeat",
@@ -1124,7 +1133,7 @@ ROUTES: tuple[Route, ...] = (
         release_lock,
         params=(REQUEST_ID,),
         body=RELEASE_LOCK,
-        responses={204: None},
+        responses={204: EMPTY},
         errors=(400, 401, 403, 404, 413, 500, 503),
     ),
     Route(
@@ -1230,7 +1239,7 @@ ROUTES: tuple[Route, ...] = (
         "Delete a schedule (promises it created stay)",
         delete_schedule,
         params=(ID_PARAM, REQUEST_ID),
-        responses={204: None},
+        responses={204: EMPTY},
         errors=(400, 401, 403, 404, 500, 503),
         catch_all=("id",),
     ),
@@ -1245,7 +1254,7 @@ ROUTES: tuple[Route, ...] = (
         read_stats,
         params=(REQUEST_ID,),
         responses={200: "Stats"},
-        errors=(401, 403, 500, 503),
+        errors=(400, 401, 403, 500, 503),
     ),
     Route(
         "GET",
@@ -1285,7 +1294,7 @@ ROUTES: tuple[Route, ...] = (
         "Worker message stream (Server-Sent Events): /poll/<group>/<id>",
         poll,
         params=(Param("path", "path", STRING, True, "'<group>/<id>'; the id may contain '/'"),),
-        responses={200: None},
+        responses={200: EVENT_STREAM},
         errors=(400, 401, 403, 404, 503),
         catch_all=("path",),
     ),

@@ -357,7 +357,9 @@ class PostgresStore:
     def _failure(self, error: Exception, broken: bool, committing: bool) -> _Failed:
         if isinstance(error, RetryOperation | asyncpg.exceptions.TransactionRollbackError):
             detail = "the operation kept conflicting with concurrent ones"
-            answer = ResonateError(Code.STORE_ERROR, f"store error: {detail}")
+            answer = ResonateError(
+                Code.STORE_ERROR, f"store error: {detail}", cause=self._explain(error)
+            )
             return _Failed(answer, retry=True, status="rollback")
         if isinstance(error, TimeoutError | asyncpg.exceptions.QueryCanceledError):
             detail = f"the transaction exceeded txTimeout ({self._tx_ms} ms)"
@@ -367,8 +369,13 @@ class PostgresStore:
             # Nothing was committed unless COMMIT had been sent: then run it once more, on a
             # fresh connection (a pooled connection may have died with a database restart).
             return _Failed(self._unavailable(error), retry=not committing, status="error")
-        log.error("store operation failed: %s", self._explain(error), exc_info=error)
-        answer = ResonateError(Code.STORE_ERROR, f"store error: {self._explain(error)}")
+        # The driver's text may quote the statement's arguments: it goes to the log, with the
+        # request id, by whoever answers (the HTTP middleware, a loop); never to the client.
+        answer = ResonateError(
+            Code.STORE_ERROR,
+            "store error: the operation failed and was rolled back",
+            cause=self._explain(error),
+        )
         return _Failed(answer, retry=False, status="rollback")
 
     @property
@@ -376,7 +383,11 @@ class PostgresStore:
         return round(self.tx_timeout * 1000)
 
     def _unavailable(self, error: BaseException) -> ResonateError:
-        return ResonateError(Code.NOT_READY, f"store unavailable: {self._explain(error)}")
+        return ResonateError(
+            Code.NOT_READY,
+            "store unavailable: the database cannot be reached; retry later",
+            cause=self._explain(error),
+        )
 
     def _observe(self, seconds: float, status: str, events: list[Event]) -> None:
         """Report a finished transaction; observers failing must not disturb the store."""

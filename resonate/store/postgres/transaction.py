@@ -225,9 +225,14 @@ class PostgresTransaction:
         if query is not None:
             filters.pattern("id", query.id)
             filters.tags("tags", query.tags)
+        # The eager loop (no query) skips rows another transaction holds. A search must not:
+        # a row skipped here because the loop is timing it out would then be read back as
+        # PENDING. It waits for that lock instead; in READ COMMITTED the row is re-checked
+        # after the wait and drops out once the loop's timeout has committed.
+        locking = "FOR UPDATE SKIP LOCKED" if query is None else "FOR UPDATE"
         sql = (
             f"{self.statements['select_promises']}{filters.where()}"
-            f" ORDER BY timeout LIMIT {filters.param(limit)} FOR UPDATE SKIP LOCKED"
+            f" ORDER BY timeout, id LIMIT {filters.param(limit)} {locking}"
         )
         return [promise_from_row(row)[1] for row in await self._rows(sql, *filters.params)]
 

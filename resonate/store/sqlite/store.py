@@ -247,7 +247,6 @@ class SqliteStore:
         try:
             return run_to_completion(operation(SqliteTransaction(conn, STATEMENTS)))
         except sqlite3.Error as error:
-            log.exception("store read failed")
             raise _store_error(error) from error
         finally:
             self._read_deadline = 0.0
@@ -343,7 +342,8 @@ class SqliteStore:
                 outcomes.append((False, answer))
                 events.extend(tx.events)
             except Exception as error:
-                log.exception("store operation failed")
+                # Logged once, with the request id, by whoever answers (the HTTP middleware,
+                # a loop): the error travels as the answer's cause.
                 conn.execute("ROLLBACK TO op")
                 outcomes.append((False, _store_error(error)))
             conn.execute("RELEASE op")
@@ -364,7 +364,16 @@ class SqliteStore:
 
 
 def _store_error(error: BaseException) -> ResonateError:
-    return ResonateError(Code.STORE_ERROR, f"store error: {type(error).__name__}: {error}")
+    """A failed operation or transaction: a 500 whose text tells the client nothing internal
+    (exception text can quote the client's own input back, or the schema); the exception
+    rides along as the cause, for the log."""
+    if isinstance(error, TimeoutError):
+        detail = "store error: the transaction exceeded aio.store.sqlite.txTimeout"
+    else:
+        detail = "store error: the operation failed and was rolled back"
+    answer = ResonateError(Code.STORE_ERROR, detail, cause=f"{type(error).__name__}: {error}")
+    answer.__cause__ = error
+    return answer
 
 
 def _split_statements(script: str) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 from resonate.core.errors import Code, ResonateError
 
 TIMEOUT_TAG = "resonate:timeout"
+TIMER_TAG = "resonate:timer"  # the 2026 protocol's name of the same durable-sleep rule
 
 
 class PromiseState(enum.IntEnum):
@@ -97,7 +98,8 @@ class Promise:
 
     @property
     def timed_out_state(self) -> PromiseState:
-        if self.tags.get(TIMEOUT_TAG) == "true":
+        # One rule for both protocols (a promise is read and timed out by either).
+        if self.tags.get(TIMEOUT_TAG) == "true" or self.tags.get(TIMER_TAG) == "true":
             return PromiseState.RESOLVED
         return PromiseState.REJECTED_TIMEDOUT
 

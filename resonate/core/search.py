@@ -31,6 +31,17 @@ class PromiseQuery:
         return SEARCH_STATES[self.state] if self.state else ()
 
 
+@dataclass(frozen=True, slots=True)
+class PromiseIdQuery:
+    """A search in id order, as the 2026 protocol pages it: exact state, exact tags, and the
+    rows whose id sorts after ``after_id`` (byte order of the UTF-8 id)."""
+
+    state: PromiseState | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    limit: int = DEFAULT_LIMIT
+    after_id: str | None = None
+
+
 def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT

@@ -22,7 +22,7 @@ from resonate.core.promise import (
     decide_create_existing,
 )
 from resonate.core.routing import Router
-from resonate.core.search import PromiseQuery, promise_cursor
+from resonate.core.search import PromiseIdQuery, PromiseQuery, promise_cursor
 from resonate.core.task import Task
 from resonate.server.tasks import (
     TaskClaim,
@@ -55,6 +55,11 @@ class CreatePromise:
     strict: bool = False
     fence: Fence | None = None
     head: dict[str, str] | None = None  # trace context, carried by the invoke task
+    # The 2026 protocol's rules (protocol-2026.md §3.1): a repeat answers the stored promise
+    # whatever the request says (no key compared), and a timeout already reached stores the
+    # promise settled at once, created and settled at its timeout.
+    repeat_returns_stored: bool = False
+    settle_if_past_timeout: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,8 @@ class CompletePromise:
     idempotency_key: str | None = None
     strict: bool = False
     fence: Fence | None = None
+    # The 2026 protocol's rule: settling a settled promise answers it unchanged, never 403.
+    repeat_returns_stored: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +166,8 @@ async def read_promise(tx: Transaction, clock: Clock, promise_id: str) -> Promis
 
 
 def _new_promise(request: CreatePromise, now: int) -> Promise:
+    if request.settle_if_past_timeout and request.timeout <= now:
+        now = request.timeout  # created at its timeout, then timed out in the same transaction
     return Promise(
         id=request.id,
         state=PromiseState.PENDING,
@@ -188,10 +197,14 @@ async def create_promise(
         # Insert first: the common case (a new id) costs one statement.
         created = await _insert_new(tx, request, now, router, claim)
         if created is not None:
+            if request.settle_if_past_timeout and created.promise.is_overdue(now):
+                settled = await time_out(tx, created.promise, now)
+                return Outcome(settled, created=True, task=created.task)
             return created
         existing = await _current(tx, request.id, now)
         if existing is not None:
-            decide_create_existing(existing, request.idempotency_key, request.strict)
+            if not request.repeat_returns_stored:
+                decide_create_existing(existing, request.idempotency_key, request.strict)
             task = None
             if claim is not None:
                 task = await refresh_claimed_invoke(tx, request.id, claim, now)
@@ -234,6 +247,8 @@ def _create_shortcut(
     when there is no fence to check (create-with-task ignores fences, F6)."""
     if claim is None and request.fence is not None:
         return None
+    if request.settle_if_past_timeout and request.timeout <= clock.now_ms():
+        return None  # two statements: the insert, then the settlement
     return partial(insert_new_promise, clock=clock, request=request, router=router, claim=claim)
 
 
@@ -250,9 +265,10 @@ async def complete_promise(tx: Transaction, clock: Clock, request: CompletePromi
         if stored is None:
             raise ResonateError(Code.PROMISE_NOT_FOUND)
         if stored.state.is_completed:
-            decide_complete_completed(
-                stored, request.state, request.idempotency_key, request.strict
-            )
+            if not request.repeat_returns_stored:
+                decide_complete_completed(
+                    stored, request.state, request.idempotency_key, request.strict
+                )
             return Outcome(stored, created=False)
     raise ResonateError(Code.STORE_ERROR, "complete kept losing races; giving up")
 
@@ -323,6 +339,15 @@ async def search_promises(
     rows = await tx.search_promises(query)
     cursor = promise_cursor(query, rows[-1][0]) if len(rows) == query.limit and rows else None
     return PromisePage([promise for _, promise in rows], cursor)
+
+
+async def search_promises_by_id(tx: Transaction, query: PromiseIdQuery) -> PromisePage:
+    """A page of matching promises in id order, as stored (no lazy timeout: the 2026
+    protocol's search does not run one); the cursor, the last id, only when more rows exist."""
+    rows = await tx.search_promises_by_id(query)
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return PromisePage(rows, rows[-1].id if more else None)
 
 
 async def time_out_overdue(tx: Transaction, clock: Clock, limit: int) -> int:

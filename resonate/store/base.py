@@ -20,7 +20,7 @@ from resonate.core.callback import Callback, CallbackQuery
 from resonate.core.lock import Lock, LockQuery
 from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
-from resonate.core.search import PromiseQuery, ScheduleQuery, TaskQuery
+from resonate.core.search import PromiseIdQuery, PromiseQuery, ScheduleQuery, TaskQuery
 from resonate.core.task import Task, TaskState
 
 T = TypeVar("T")
@@ -86,6 +86,11 @@ class Transaction(Protocol):
 
     async def search_promises(self, query: PromiseQuery) -> list[tuple[int, Promise]]:
         """A page of (sort id, promise), newest first, after the query's position."""
+
+    async def search_promises_by_id(self, query: PromiseIdQuery) -> list[Promise]:
+        """Up to ``query.limit + 1`` promises in id order (byte order of the UTF-8 id) with
+        an id after ``query.after_id``, the exact state and every tag of the query; as stored,
+        overdue ones included. The extra row tells the caller that another page exists."""
 
     async def overdue_promises(
         self, now: int, limit: int, query: PromiseQuery | None = None

@@ -139,7 +139,6 @@ def test_f7_empty_task_id_means_no_fencing(api, uid, headers):
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/"),
         ("GET", "/nothing"),
         ("POST", "/nothing"),
         ("GET", "/promisesx"),
@@ -166,6 +165,7 @@ def test_unknown_route_is_404_40405_json(api, method, path):
         ("DELETE", "/promises/a/b", {"GET", "PATCH"}),
         ("POST", "/healthz", {"GET"}),
         ("DELETE", "/openapi.json", {"GET"}),
+        ("GET", "/", {"POST"}),  # `/` serves the 2026-04-01 envelope (POST) only
     ],
 )
 def test_wrong_method_is_405_40500_json_with_allow(api, method, path, allowed):
@@ -322,8 +322,8 @@ def applicable_errors(route) -> set[int]:
         expected.add(412)  # §1.4: fencing
     if route.authenticated:
         expected |= {401, 403}  # §9
-    if route.path != "/healthz":
-        expected.add(503)  # §12: draining answers 503 everywhere but /healthz
+    if route.path not in ("/healthz", "/health"):
+        expected.add(503)  # §12: draining answers 503 everywhere but /healthz (and its alias)
     return expected
 
 

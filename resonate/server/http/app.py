@@ -30,7 +30,7 @@ log = logging.getLogger("resonate.http")
 
 CONTEXT_KEY = web.AppKey("context", Context)
 UNMATCHED = "<unmatched>"
-ALWAYS_SERVED = frozenset({"/healthz"})
+ALWAYS_SERVED = frozenset({"/healthz", "/health"})
 STREAMS = frozenset({"/poll/{path}"})
 
 

@@ -36,6 +36,25 @@ COMPONENTS: dict[str, Any] = {
             "completedOn": INT64,
         },
     },
+    "EnvelopeReply": {
+        "description": "A 2026-04-01 protocol reply (protocol-2026.md §2): data is an object "
+        "on success, a message string on error; the HTTP status equals head.status",
+        "type": "object",
+        "required": ["kind", "head", "data"],
+        "properties": {
+            "kind": {"type": "string"},
+            "head": {
+                "type": "object",
+                "required": ["corrId", "status", "version"],
+                "properties": {
+                    "corrId": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "version": {"type": "string", "const": "2026-04-01"},
+                },
+            },
+            "data": {"oneOf": [{"type": "object"}, {"type": "string"}]},
+        },
+    },
     "Callback": {
         "type": "object",
         "required": ["id", "promiseId", "rootPromiseId", "timeout", "createdOn"],

@@ -41,6 +41,7 @@ from resonate.core.search import (
 from resonate.core.task import TaskState
 from resonate.server import callbacks, dashboard, locks, promises, schedules, tasks
 from resonate.server.delivery.poll import PollHub, stream_path
+from resonate.server.envelope import handle_envelope
 from resonate.server.http.protocol import (
     MAX_HEADER_BYTES,
     fence,
@@ -886,6 +887,41 @@ ROUTES: tuple[Route, ...] = (
         readyz,
         responses={200: "Ready"},
         errors=(503,),
+        authenticated=False,
+    ),
+    # protocol-2026.md P1: the probes under the names the 2026 SDKs and tooling use.
+    Route(
+        "GET",
+        "/health",
+        "Health",
+        "Liveness, alias of /healthz (2026-04-01 protocol)",
+        ping,
+        responses={200: "Status"},
+        authenticated=False,
+    ),
+    Route(
+        "GET",
+        "/ready",
+        "Ready",
+        "Readiness, alias of /readyz (2026-04-01 protocol)",
+        readyz,
+        responses={200: "Ready"},
+        errors=(503,),
+        authenticated=False,
+    ),
+    # The 2026-04-01 protocol: one endpoint, the envelope of protocol-2026.md §2. Its answers,
+    # errors included, are envelopes whose head.status is the HTTP status; it checks Basic
+    # credentials itself, so that a 401 is an envelope too. Only a body over the size limit
+    # (413) and draining (503) get the REST error body, answered before it runs.
+    Route(
+        "POST",
+        "/",
+        "Envelope",
+        "2026-04-01 protocol: one request envelope {kind, head, data}; the reply's HTTP "
+        "status is its head.status (200, 400, 401, 404, 500, 501)",
+        handle_envelope,
+        responses={200: "EnvelopeReply"},
+        errors=(413, 503),
         authenticated=False,
     ),
     Route(

@@ -10,6 +10,19 @@ SELECT sort_id, id, state, param_headers, param_data, value_headers, value_data,
        idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on
 FROM promises
 
+-- name: search_promises_by_id
+-- The 2026 protocol's search (protocol-2026.md §3.1): the exact state (NULL: any), every
+-- wanted tag present with that value, the ids after the cursor (NULL: from the first), in id
+-- order (the column is COLLATE "C": the bytes of the UTF-8 id, as SQLite's BINARY).
+SELECT sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout,
+       idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on
+FROM promises
+WHERE ($1::int IS NULL OR state = $1::int)
+  AND ($2::text IS NULL OR id > $2::text)
+  AND ($3::jsonb = '{}'::jsonb OR tags @> $3::jsonb)
+ORDER BY id
+LIMIT $4
+
 -- name: insert_promise
 INSERT INTO promises (id, state, param_headers, param_data, value_headers, value_data, timeout,
                       idempotency_key_for_create, idempotency_key_for_complete, tags,

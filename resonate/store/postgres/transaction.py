@@ -15,7 +15,7 @@ from resonate.core.callback import Callback, CallbackQuery
 from resonate.core.lock import Lock, LockQuery
 from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
-from resonate.core.search import PromiseQuery, ScheduleQuery, TaskQuery
+from resonate.core.search import PromiseIdQuery, PromiseQuery, ScheduleQuery, TaskQuery
 from resonate.core.task import Task, TaskState
 from resonate.store.base import Completion, Counts, Event
 from resonate.store.rows import (
@@ -214,6 +214,18 @@ class PostgresTransaction:
             return []
         sql, params = promise_search(self.statements, query)
         return [promise_from_row(row) for row in await self._rows(sql, *params)]
+
+    async def search_promises_by_id(self, query: PromiseIdQuery) -> list[Promise]:
+        if has_nul(query.after_id or "", query.tags):
+            return []  # PostgreSQL text cannot hold U+0000: no stored id or tag has one
+        rows = await self._rows(
+            self.statements["search_promises_by_id"],
+            None if query.state is None else int(query.state),
+            query.after_id,
+            json.dumps(query.tags, separators=(",", ":")),
+            query.limit + 1,
+        )
+        return [promise_from_row(row)[1] for row in rows]
 
     async def overdue_promises(
         self, now: int, limit: int, query: PromiseQuery | None = None

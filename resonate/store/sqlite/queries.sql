@@ -5,6 +5,23 @@ SELECT sort_id, id, state, param_headers, param_data, value_headers, value_data,
        idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on
 FROM promises
 
+-- name: search_promises_by_id
+-- The 2026 protocol's search (protocol-2026.md §3.1): the exact state (NULL: any), every
+-- wanted tag present with that text value, the ids after the cursor (NULL: from the first),
+-- in id order (BINARY: the bytes of the UTF-8 id, as PostgreSQL's COLLATE "C").
+SELECT sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout,
+       idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on
+FROM promises
+WHERE (?1 IS NULL OR state = ?1)
+  AND (?2 IS NULL OR id > ?2)
+  AND NOT EXISTS (
+      SELECT 1 FROM json_each(?3) AS wanted
+      WHERE NOT EXISTS (
+          SELECT 1 FROM json_each(promises.tags) AS tag
+          WHERE tag.key = wanted.key AND tag.type = 'text' AND tag.value = wanted.value))
+ORDER BY id
+LIMIT ?4
+
 -- name: insert_promise
 INSERT INTO promises (id, state, param_headers, param_data, value_headers, value_data, timeout,
                       idempotency_key_for_create, idempotency_key_for_complete, tags,

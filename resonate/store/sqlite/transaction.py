@@ -6,6 +6,7 @@ they never suspend (see ``run_to_completion`` in store.py).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -13,7 +14,13 @@ from resonate.core.callback import Callback, CallbackQuery
 from resonate.core.lock import Lock, LockQuery
 from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
-from resonate.core.search import PromiseQuery, ScheduleQuery, TaskQuery, glob_pattern
+from resonate.core.search import (
+    PromiseIdQuery,
+    PromiseQuery,
+    ScheduleQuery,
+    TaskQuery,
+    glob_pattern,
+)
 from resonate.core.task import Task, TaskState
 from resonate.store.base import Completion, Counts, Event
 from resonate.store.rows import (
@@ -145,6 +152,15 @@ class SqliteTransaction:
             self.statements["select_promises"], where, params, query.before_sort_id, query.limit
         )
         return [promise_from_row(row) for row in rows]
+
+    async def search_promises_by_id(self, query: PromiseIdQuery) -> list[Promise]:
+        state = None if query.state is None else int(query.state)
+        wanted = json.dumps(query.tags, separators=(",", ":"))
+        rows = self.conn.execute(
+            self.statements["search_promises_by_id"],
+            (state, query.after_id, wanted, query.limit + 1),
+        )
+        return [promise_from_row(row)[1] for row in rows]
 
     async def overdue_promises(
         self, now: int, limit: int, query: PromiseQuery | None = None

@@ -4,6 +4,7 @@ clock for timeout tests."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -89,3 +90,13 @@ async def live(tmp_path: Path, store_kind: str) -> AsyncIterator[object]:
         await server.stop()
         if dsn:
             await pg.drop_schema(dsn)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No RESONATE_* variable, and the working directory a fresh temporary one."""
+    for name in list(os.environ):
+        if name.startswith("RESONATE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

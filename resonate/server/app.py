@@ -207,6 +207,7 @@ class Server:
             max_body_size=self.config["api.http.maxBodySize"],
             metrics=self.metrics,
             header_timeout_ms=self.config["api.http.headerTimeout"],
+            error_docs_url=self.config["api.errorDocsUrl"],
         )
         api_limits = replace(limits, extra_headers={"Resonate-Version": __version__})
         self.api_address = await self._listen(
@@ -228,7 +229,9 @@ class Server:
             # good on a non-2xx answer but reconnect after a refused connection (§5.1).
             self.poll_address = await self._listen(
                 "poll",
-                create_poll_app(self.poll, dict(config["aio.poll.auth"])),
+                create_poll_app(
+                    self.poll, dict(config["aio.poll.auth"]), config["api.errorDocsUrl"]
+                ),
                 config["aio.poll.addr"],
                 1.0,
                 replace(limits, answer_when_full=False),
@@ -270,6 +273,7 @@ class Server:
             header_timeout=config["api.http.headerTimeout"] / 1000,
             idle_timeout=config["api.http.idleTimeout"] / 1000,
             max_connections=per_listener,
+            error_docs_url=config["api.errorDocsUrl"],
         )
 
     async def _listen(

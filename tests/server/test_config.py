@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -196,7 +195,7 @@ def _sample(option: Option) -> tuple[str, Any]:
     if option.key == "aio.sender.targets":
         text = '[{"name":"t","type":"http","data":{"url":"http://w"}}]'
         return text, [json.loads(text)[0], _DEFAULT_TARGET]
-    if option.key == "system.url":
+    if option.key in ("system.url", "api.errorDocsUrl"):
         return "http://example.com", "http://example.com"
     if option.key == "aio.store.postgres.url":
         return "postgres://u@h/db", "postgres://u@h/db"
@@ -234,6 +233,7 @@ DEFAULTS = [
     ("api.http.idleTimeout", 75_000),
     ("api.http.maxConnections", 4096),
     ("api.http.taskFrequency", 60_000),
+    ("api.errorDocsUrl", ""),
     ("api.auth.publicKey", ""),
     ("api.grpc.enable", False),
     ("api.grpc.addr", Address("0.0.0.0", 50051)),
@@ -534,6 +534,15 @@ BAD_TEXT = [
     ),
     pytest.param("aio.store.postgres.url", "mysql://h/db", "postgres://", id="url scheme"),
     pytest.param("system.url", "localhost:8001", "http://", id="system.url needs a scheme"),
+    pytest.param(
+        "api.errorDocsUrl", "docs/errors.md", "http://", id="api.errorDocsUrl needs a scheme"
+    ),
+    pytest.param(
+        "api.errorDocsUrl",
+        "https://docs.example.com/errors#top",
+        "#fragment",
+        id="api.errorDocsUrl has no fragment",
+    ),
 ]
 
 
@@ -1339,15 +1348,6 @@ def test_options_help_lists_every_flag_and_env() -> None:
 
 
 # --- resonate config show -------------------------------------------------------------------
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith("RESONATE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def test_config_show_prints_yaml_and_warnings(

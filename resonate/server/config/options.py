@@ -168,6 +168,13 @@ OPTIONS: tuple[Option, ...] = (
         **_AT_LEAST_ONE,
     ),
     _option(
+        "api.errorDocsUrl",
+        _S,
+        "",
+        "base URL of a hosted copy of docs/errors.md; 4xx error details then link "
+        "<base>#<code>; empty = no link",
+    ),
+    _option(
         "api.auth.publicKey",
         _S,
         "",

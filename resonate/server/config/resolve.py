@@ -247,6 +247,11 @@ def _check_effective_values(values: Mapping[str, Any], winners: Mapping[str, _Ca
     system_url: str = values["system.url"]
     if system_url and not system_url.startswith(("http://", "https://")):
         raise fail("system.url", f"expected an http:// or https:// URL, got {system_url!r}")
+    docs_url: str = values["api.errorDocsUrl"]
+    if docs_url and not docs_url.startswith(("http://", "https://")):
+        raise fail("api.errorDocsUrl", f"expected an http:// or https:// URL, got {docs_url!r}")
+    if "#" in docs_url:
+        raise fail("api.errorDocsUrl", "the URL must not have a #fragment: the code is appended")
 
 
 def _add_defaults(values: dict[str, Any]) -> None:

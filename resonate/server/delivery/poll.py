@@ -347,7 +347,9 @@ class PollHub:
             self._sweeper = None
 
 
-def create_poll_app(hub: PollHub, auth: Mapping[str, str]) -> web.Application:
+def create_poll_app(
+    hub: PollHub, auth: Mapping[str, str], error_docs_url: str = ""
+) -> web.Application:
     """The dedicated poll listener (§1.1, §5.1): ``GET /<group>/<id…>``, JSON errors."""
 
     @web.middleware
@@ -358,13 +360,13 @@ def create_poll_app(hub: PollHub, auth: Mapping[str, str]) -> web.Application:
             return await handler(request)
         except ResonateError as error:
             challenge = BASIC_CHALLENGE if error.code is Code.UNAUTHORIZED else None
-            return error_response(error, challenge)
+            return error_response(error, challenge, docs_url=error_docs_url)
         except web.HTTPMethodNotAllowed:
             not_allowed = ResonateError(Code.METHOD_NOT_ALLOWED, "only GET opens a poll stream")
-            return error_response(not_allowed, {"Allow": "GET"})
+            return error_response(not_allowed, {"Allow": "GET"}, docs_url=error_docs_url)
         except web.HTTPException as exc:
             code = Code.INTERNAL_ERROR if exc.status >= 500 else Code.INVALID_REQUEST
-            return error_response(ResonateError(code, exc.reason))
+            return error_response(ResonateError(code, exc.reason), docs_url=error_docs_url)
 
     async def stream(request: web.Request) -> web.StreamResponse:
         return await hub.handle(request, stream_path(request))

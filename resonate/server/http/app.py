@@ -104,6 +104,7 @@ def create_api_app(
     max_body_size: int,
     metrics: Metrics | None,
     header_timeout_ms: int = 10_000,
+    error_docs_url: str = "",
 ) -> web.Application:
     recorder = RequestMetrics(metrics) if metrics is not None else None
     operations = {route.operation for route in ROUTES}
@@ -148,12 +149,12 @@ def create_api_app(
             rid = request_id(request) if error.code.http_status >= 500 else None
             if rid is not None:
                 log_server_error(request, rid, error)
-            response = error_response(error, challenge, rid)
+            response = error_response(error, challenge, rid, error_docs_url)
             code = int(error.code)
         except web.HTTPException as exc:
             mapped, headers = _as_error(exc)
             rid = request_id(request) if exc.status >= 500 else None
-            response = error_response(mapped, headers, rid)
+            response = error_response(mapped, headers, rid, error_docs_url)
             code = int(mapped.code)
         except Exception:
             rid = request_id(request)

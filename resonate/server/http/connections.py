@@ -70,6 +70,7 @@ class ConnectionLimits:
     max_connections: int = 4096  # api.http.maxConnections, per listener
     answer_when_full: bool = True  # 503 at the cap (API); False: just close (poll)
     extra_headers: Mapping[str, str] = field(default_factory=dict)  # on our own answers
+    error_docs_url: str = ""  # api.errorDocsUrl: the base of the error bodies' links
 
 
 class LimitedServer(web.Server):
@@ -195,7 +196,7 @@ class ConnectionHandler(RequestHandler):
             error = ResonateError(
                 Code.TOO_MANY_CONNECTIONS, "the listener is at its connection limit; retry later"
             )
-            body = dumps(error_body(error))
+            body = dumps(error_body(error, docs_url=self._limits.error_docs_url))
             head = [
                 "HTTP/1.1 503 Service Unavailable",
                 "Content-Type: application/json",
@@ -265,7 +266,7 @@ class ConnectionHandler(RequestHandler):
             headers["Allow"] = exc.headers["Allow"]
         error = ResonateError(code, exc.text or exc.reason)
         rid = request_id(request) if code.http_status >= 500 else None
-        return error_response(error, headers, rid)
+        return error_response(error, headers, rid, self._limits.error_docs_url)
 
     # -- requests the parser refused ---------------------------------------------------------
 
@@ -298,7 +299,9 @@ class ConnectionHandler(RequestHandler):
             )
             code = Code.HEADERS_TOO_LARGE if _headers_too_large(exc) else code_for_status(status)
             error = ResonateError(code, f"The request could not be parsed: {reason}")
-        response = error_response(error, dict(self._limits.extra_headers), rid)
+        response = error_response(
+            error, dict(self._limits.extra_headers), rid, self._limits.error_docs_url
+        )
         response.force_close()
         return response
 

@@ -401,7 +401,8 @@ def _success(status: int, schema: str) -> dict[str, Any]:
         stream = {"type": "string", "description": "data: <one-line JSON> events (§5.2)"}
         return {"description": "Success", "content": {"text/event-stream": {"schema": stream}}}
     body = {"type": "object"} if schema == ANY_JSON else _ref(schema)
-    return {"description": "Success", "content": {"application/json": {"schema": body}}}
+    description = "Success" if status < 300 else f"Reply with head.status {status}"
+    return {"description": description, "content": {"application/json": {"schema": body}}}
 
 
 def _errors(route: Route) -> list[int]:

@@ -22,7 +22,6 @@ from resonate.core.json_depth import MAX_JSON_DEPTH, fits_nesting_limit
 from resonate.core.schema import MAX_ID_BYTES
 from resonate.server.promises import Fence
 
-DOCS_URL = "https://github.com/resonate/resonate/blob/main/docs/api-errors.md"
 JSON_CONTENT_TYPE = "application/json"
 
 
@@ -53,17 +52,29 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     )
 
 
-def error_body(error: ResonateError, request_id: str | None = None) -> dict[str, Any]:
+def error_docs_link(docs_url: str, code: Code) -> dict[str, str]:
+    """The ``url`` metadata of a 4xx detail: the code's entry in the error documentation
+    (``api.errorDocsUrl``, a hosted copy of docs/errors.md, whose headings are the codes).
+    Without a configured base there is no link: better none than one to a page that is not
+    there."""
+    return {"url": f"{docs_url}#{int(code)}"} if docs_url else {}
+
+
+def error_body(
+    error: ResonateError, request_id: str | None = None, docs_url: str = ""
+) -> dict[str, Any]:
     """The JSON error body (§1.6). A 5xx names the request id, under which the server logged
-    the cause; its message is the error's ``detail``, never internal exception text."""
+    the cause; its message is the error's ``detail``, never internal exception text. A 4xx
+    detail links the code's entry under ``docs_url`` when one is configured."""
     code = error.code
+    link = error_docs_link(docs_url, code)
     if error.fields:
         details = [
             {
                 "@type": "FieldValidationError",
                 "message": problem.message,
                 "domain": "request",
-                "metadata": {"field": problem.field, "url": DOCS_URL},
+                "metadata": {"field": problem.field, **link},
             }
             for problem in error.fields
         ]
@@ -80,21 +91,24 @@ def error_body(error: ResonateError, request_id: str | None = None) -> dict[str,
                 }
             ]
     else:
-        details = [
-            {
-                "@type": "RequestError",
-                "message": str(error),
-                "domain": "request",
-                "metadata": {"url": DOCS_URL},
-            }
-        ]
+        request_error: dict[str, Any] = {
+            "@type": "RequestError",
+            "message": str(error),
+            "domain": "request",
+        }
+        if link:
+            request_error["metadata"] = link
+        details = [request_error]
     return {"error": {"code": int(code), "message": code.message, "details": details}}
 
 
 def error_response(
-    error: ResonateError, headers: dict[str, str] | None = None, request_id: str | None = None
+    error: ResonateError,
+    headers: dict[str, str] | None = None,
+    request_id: str | None = None,
+    docs_url: str = "",
 ) -> web.Response:
-    return json_response(error.code.http_status, error_body(error, request_id), headers)
+    return json_response(error.code.http_status, error_body(error, request_id, docs_url), headers)
 
 
 def route_not_found() -> ResonateError:

@@ -856,6 +856,8 @@ def _task_routes(
     )
 
 
+# Every status an envelope reply can carry (it is also its head.status).
+ENVELOPE_STATUSES = (200, 300, 400, 401, 403, 404, 409, 422, 500, 501)
 PROMISE_ERRORS = (400, 401, 403, 404, 405, 409, 412, 413, 500, 503)
 REGISTRATION_ERRORS = (400, 401, 403, 404, 412, 413, 500, 503)
 
@@ -920,8 +922,8 @@ ROUTES: tuple[Route, ...] = (
         "2026-04-01 protocol: one request envelope {kind, head, data}; the reply's HTTP "
         "status is its head.status (200, 400, 401, 404, 500, 501)",
         handle_envelope,
-        responses={200: "EnvelopeReply"},
-        errors=(413, 503),
+        responses={status: "EnvelopeReply" for status in ENVELOPE_STATUSES},
+        errors=(408, 413, 503),
         authenticated=False,
     ),
     Route(

@@ -208,6 +208,7 @@ class Server:
             metrics=self.metrics,
             header_timeout_ms=self.config["api.http.headerTimeout"],
             error_docs_url=self.config["api.errorDocsUrl"],
+            cors_allow_origins=tuple(self.config["api.http.cors.allowOrigins"]),
         )
         api_limits = replace(limits, extra_headers={"Resonate-Version": __version__})
         self.api_address = await self._listen(
@@ -230,7 +231,10 @@ class Server:
             self.poll_address = await self._listen(
                 "poll",
                 create_poll_app(
-                    self.poll, dict(config["aio.poll.auth"]), config["api.errorDocsUrl"]
+                    self.poll,
+                    dict(config["aio.poll.auth"]),
+                    config["api.errorDocsUrl"],
+                    tuple(config["aio.poll.cors.allowOrigins"]),
                 ),
                 config["aio.poll.addr"],
                 1.0,

@@ -26,6 +26,7 @@ from aiohttp.typedefs import Handler as AiohttpHandler
 
 from resonate.core.errors import Code, ResonateError, bad_request
 from resonate.server.http.auth import BASIC_CHALLENGE, check_basic
+from resonate.server.http.cors import Cors
 from resonate.server.http.protocol import dumps, error_response
 from resonate.server.metrics import Metrics
 
@@ -348,12 +349,18 @@ class PollHub:
 
 
 def create_poll_app(
-    hub: PollHub, auth: Mapping[str, str], error_docs_url: str = ""
+    hub: PollHub,
+    auth: Mapping[str, str],
+    error_docs_url: str = "",
+    cors_allow_origins: tuple[str, ...] = (),
 ) -> web.Application:
     """The dedicated poll listener (§1.1, §5.1): ``GET /<group>/<id…>``, JSON errors."""
+    cors = Cors(cors_allow_origins)
 
     @web.middleware
     async def middleware(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
+        if cors.enabled and cors.is_preflight(request):
+            return cors.preflight()  # before auth: a preflight carries no credentials
         try:
             if auth:
                 check_basic(request.headers.get("Authorization"), auth)
@@ -372,6 +379,7 @@ def create_poll_app(
         return await hub.handle(request, stream_path(request))
 
     app = web.Application(middlewares=[middleware])
+    cors.install(app)
     app.router.add_route("GET", "/{path:.*}", stream, name="poll")
     return app
 

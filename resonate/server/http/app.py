@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler as AiohttpHandler
 from resonate import __version__
 from resonate.core.errors import Code, ResonateError
 from resonate.server.http.auth import BASIC_CHALLENGE, check_basic
+from resonate.server.http.cors import Cors
 from resonate.server.http.openapi import build_document
 from resonate.server.http.protocol import (
     BODY_LIMITS,
@@ -47,6 +48,10 @@ def _as_error(exc: web.HTTPException) -> tuple[ResonateError, dict[str, str]]:
     if exc.status >= 500:
         return ResonateError(Code.INTERNAL_ERROR, exc.reason), {}
     return ResonateError(Code.INVALID_REQUEST, exc.reason), {}
+
+
+class _Preflight(Exception):
+    """An allowed CORS preflight: answered 204 without auth or routing."""
 
 
 class RequestMetrics:
@@ -105,7 +110,9 @@ def create_api_app(
     metrics: Metrics | None,
     header_timeout_ms: int = 10_000,
     error_docs_url: str = "",
+    cors_allow_origins: tuple[str, ...] = (),
 ) -> web.Application:
+    cors = Cors(cors_allow_origins)
     recorder = RequestMetrics(metrics) if metrics is not None else None
     operations = {route.operation for route in ROUTES}
     open_paths = frozenset(route.path for route in ROUTES if not route.authenticated)
@@ -129,6 +136,9 @@ def create_api_app(
         code: int
         response: web.StreamResponse
         try:
+            if cors.enabled and cors.is_preflight(request):
+                # Before draining, auth and routing: a preflight carries no credentials.
+                raise _Preflight
             if (
                 ctx.shutting_down
                 and request.path not in ALWAYS_SERVED
@@ -143,6 +153,9 @@ def create_api_app(
                 # D13: refused before routing, also on routes that never read a body.
                 raise ResonateError(Code.PAYLOAD_TOO_LARGE, "the request body is too large")
             response = await handler(request)
+            code = response.status * 100
+        except _Preflight:
+            response = cors.preflight()
             code = response.status * 100
         except ResonateError as error:
             challenge = BASIC_CHALLENGE if error.code is Code.UNAUTHORIZED else None
@@ -185,6 +198,7 @@ def create_api_app(
         return response
 
     app = web.Application(middlewares=[middleware], client_max_size=max_body_size)
+    cors.install(app)
     app[CONTEXT_KEY] = ctx
     app[BODY_LIMITS] = BodyLimits(max_body_size, header_timeout_ms / 1000)
     ctx.openapi_document = build_document(ROUTES)

@@ -21,9 +21,8 @@ from resonate.cli.promises import (
 from resonate.cli.watch import (
     IntervalOption,
     WatchOption,
-    run_watch,
+    show_or_watch,
     watch_interval,
-    watched_object,
 )
 
 app = typer.Typer(
@@ -57,20 +56,16 @@ def get_lock(
 ) -> None:
     """Read a lock (holder, process, ttl, expiry); a lock past its expiry shows until swept.
     --watch it (a released lock shows as not found until it is acquired again)."""
-    watch_seconds = watch_interval(options, watch, interval)
-    if watch_seconds is not None:
-        watched = watched_object(
-            LOCK_VIEW,
-            "lock",
-            f"locks get {resource_id}",
-            resource_id,
-            lambda client: client.get_lock(resource_id),
-        )
-        run_watch(options, watched, watch_seconds)
-        return
-    with options.client() as client:
-        response = client.get_lock(resource_id)
-    options.printer().show_object(response.body, LOCK_VIEW)
+    show_or_watch(
+        options,
+        watch,
+        interval,
+        LOCK_VIEW,
+        "lock",
+        f"locks get {resource_id}",
+        resource_id,
+        lambda client: client.get_lock(resource_id),
+    )
 
 
 @app.command("search")

@@ -25,9 +25,8 @@ from resonate.cli.promises import (
 from resonate.cli.watch import (
     IntervalOption,
     WatchOption,
-    run_watch,
+    show_or_watch,
     watch_interval,
-    watched_object,
 )
 
 app = typer.Typer(
@@ -163,20 +162,16 @@ def get_schedule(
     interval: IntervalOption = None,
 ) -> None:
     """Read a schedule (with its next and last run times); --watch it."""
-    watch_seconds = watch_interval(options, watch, interval)
-    if watch_seconds is not None:
-        watched = watched_object(
-            SCHEDULE_VIEW,
-            "schedule",
-            f"schedules get {schedule_id}",
-            schedule_id,
-            lambda client: client.get_schedule(schedule_id),
-        )
-        run_watch(options, watched, watch_seconds)
-        return
-    with options.client() as client:
-        response = client.get_schedule(schedule_id)
-    options.printer().show_object(response.body, SCHEDULE_VIEW)
+    show_or_watch(
+        options,
+        watch,
+        interval,
+        SCHEDULE_VIEW,
+        "schedule",
+        f"schedules get {schedule_id}",
+        schedule_id,
+        lambda client: client.get_schedule(schedule_id),
+    )
 
 
 @app.command("search")

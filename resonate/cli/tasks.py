@@ -23,9 +23,8 @@ from resonate.cli.promises import (
 from resonate.cli.watch import (
     IntervalOption,
     WatchOption,
-    run_watch,
+    show_or_watch,
     watch_interval,
-    watched_object,
 )
 
 if TYPE_CHECKING:
@@ -78,20 +77,16 @@ def get_task(
     interval: IntervalOption = None,
 ) -> None:
     """Read a task (state, counter, claimer, recv, expiry); --watch it."""
-    watch_seconds = watch_interval(options, watch, interval)
-    if watch_seconds is not None:
-        watched = watched_object(
-            TASK_VIEW,
-            "task",
-            f"tasks get {task_id}",
-            task_id,
-            lambda client: client.get_task(task_id),
-        )
-        run_watch(options, watched, watch_seconds)
-        return
-    with options.client() as client:
-        response = client.get_task(task_id)
-    options.printer().show_object(response.body, TASK_VIEW)
+    show_or_watch(
+        options,
+        watch,
+        interval,
+        TASK_VIEW,
+        "task",
+        f"tasks get {task_id}",
+        task_id,
+        lambda client: client.get_task(task_id),
+    )
 
 
 @app.command("search")

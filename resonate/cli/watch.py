@@ -226,6 +226,26 @@ def watched_object(
     return Watched(view, resource, title, read, object_id)
 
 
+def show_or_watch(
+    options: GlobalOptions,
+    watch: bool,
+    interval: float | None,
+    view: ResourceView,
+    resource: str,
+    title: str,
+    object_id: str,
+    get: Callable[[ResonateClient], ApiResponse],
+) -> None:
+    """A `get` command: read the object once and print it, or with --watch keep reading it."""
+    watch_seconds = watch_interval(options, watch, interval)
+    if watch_seconds is not None:
+        run_watch(options, watched_object(view, resource, title, object_id, get), watch_seconds)
+        return
+    with options.client() as client:
+        response = get(client)
+    options.printer().show_object(response.body, view)
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     event: str  # "created" (new to the watch), "changed" (any field), "gone" (no longer found)

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from tests.cli.cli_runner import RunCli, invoke
+from tests.cli.cli_runner import CliResult, RunCli, invoke
+from tests.support.servers import ServerProcess
 
 _CLIENT_ENVIRONMENT = (
     "RESONATE_SERVER",
@@ -32,3 +33,13 @@ def closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def cli(run_cli: RunCli, server: ServerProcess) -> RunCli:
+    """`resonate -S <the session server> ARGS…`."""
+
+    def run(*args: str, **options: object) -> CliResult:
+        return run_cli("-S", server.url, *args, **options)
+
+    return run

@@ -14,18 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cli.cli_runner import CliResult, RunCli
+from tests.cli.cli_runner import RunCli
 from tests.support.servers import ServerProcess
 
 INT64_MAX = 2**63 - 1
-
-
-@pytest.fixture
-def cli(run_cli: RunCli, server: ServerProcess) -> RunCli:
-    def run(*args: str, **options: object) -> CliResult:
-        return run_cli("-S", server.url, *args, **options)
-
-    return run
 
 
 def now_ms() -> int:

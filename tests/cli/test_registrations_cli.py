@@ -7,18 +7,9 @@ import time
 
 import pytest
 
-from tests.cli.cli_runner import CliResult, RunCli
-from tests.support.servers import ServerProcess
+from tests.cli.cli_runner import RunCli
 
 CALLBACK_KEYS = {"id", "promiseId", "rootPromiseId", "timeout", "createdOn"}
-
-
-@pytest.fixture
-def cli(run_cli: RunCli, server: ServerProcess) -> RunCli:
-    def run(*args: str, **options: object) -> CliResult:
-        return run_cli("-S", server.url, *args, **options)
-
-    return run
 
 
 def now_ms() -> int:

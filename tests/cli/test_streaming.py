@@ -22,7 +22,7 @@ import pytest
 import typer
 
 from resonate.client import ApiRequest, ApiResponse, ResonateClient
-from tests.cli.cli_runner import CliResult, RunCli
+from tests.cli.cli_runner import RunCli
 from tests.cli.pipes import lines_of
 from tests.support.servers import ServerProcess, wait_until
 
@@ -31,14 +31,6 @@ HOUR_MS = 3_600_000
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-@pytest.fixture
-def cli(run_cli: RunCli, server: ServerProcess) -> RunCli:
-    def run(*args: str, **options: object) -> CliResult:
-        return run_cli("-S", server.url, *args, **options)
-
-    return run
 
 
 @pytest.fixture

@@ -31,14 +31,6 @@ EXTENDED_TASK_KEYS = {
 }
 
 
-@pytest.fixture
-def cli(run_cli: RunCli, server: ServerProcess) -> RunCli:
-    def run(*args: str, **options: object) -> CliResult:
-        return run_cli("-S", server.url, *args, **options)
-
-    return run
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
 

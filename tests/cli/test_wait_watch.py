@@ -69,14 +69,6 @@ def drive(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Steps]:
 
 
 @pytest.fixture
-def cli(run_cli: RunCli, server: ServerProcess) -> RunCli:
-    def run(*args: str, **options: object) -> CliResult:
-        return run_cli("-S", server.url, *args, **options)
-
-    return run
-
-
-@pytest.fixture
 def api(server: ServerProcess) -> Iterator[ResonateClient]:
     """The typed client, for the changes a test makes between two reads of the CLI."""
     with ResonateClient(server.url) as client:

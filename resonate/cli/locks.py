@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from resonate.cli.arguments import parse_duration, usage_error
+from resonate.cli.complete import complete_lock_resource_id
 from resonate.cli.options import GlobalOptions, client_command
 from resonate.cli.output import LOCK_VIEW
 from resonate.cli.promises import (
@@ -31,7 +32,14 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-ResourceId = Annotated[str, typer.Argument(metavar="RESOURCE_ID", help="The locked resource.")]
+ResourceId = Annotated[
+    str,
+    typer.Argument(
+        metavar="RESOURCE_ID",
+        help="The locked resource.",
+        autocompletion=complete_lock_resource_id,
+    ),
+]
 ExecutionIdOption = Annotated[
     str,
     typer.Option(

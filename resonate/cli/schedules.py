@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from resonate.cli.arguments import parse_duration, read_data, usage_error
+from resonate.cli.complete import complete_schedule_id
 from resonate.cli.options import GlobalOptions, client_command
 from resonate.cli.output import SCHEDULE_VIEW
 from resonate.cli.promises import (
@@ -35,7 +36,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-ScheduleId = Annotated[str, typer.Argument(metavar="ID", help="Schedule id.")]
+ScheduleId = Annotated[
+    str, typer.Argument(metavar="ID", help="Schedule id.", autocompletion=complete_schedule_id)
+]
 
 
 def _promise_param(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from resonate.cli.arguments import parse_duration, usage_error
+from resonate.cli.complete import complete_task_id
 from resonate.cli.options import GlobalOptions, client_command
 from resonate.cli.output import TASK_VIEW, OutputFormat, ResourceView
 from resonate.cli.promises import (
@@ -50,7 +51,12 @@ class TaskStateChoice(StrEnum):
     timedout = "timedout"
 
 
-TaskId = Annotated[str, typer.Argument(metavar="ID", help="Task id (__invoke:…, __resume:…).")]
+TaskId = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID", help="Task id (__invoke:…, __resume:…).", autocompletion=complete_task_id
+    ),
+]
 CounterOption = Annotated[
     int,
     typer.Option(

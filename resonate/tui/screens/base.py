@@ -32,7 +32,8 @@ class LiveScreen(Screen[None]):
         yield from self.compose_body()
         yield CommandLine()
         yield StatusBar()
-        yield Footer()
+        # ctrl+p (the palette) is listed by `?`; the footer's room goes to the view's keys.
+        yield Footer(show_command_palette=False)
 
     def compose_body(self) -> ComposeResult:
         yield from ()

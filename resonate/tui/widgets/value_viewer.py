@@ -33,8 +33,9 @@ def render_value(value: Mapping[str, Any] | None) -> RenderableType:
     """A value object `{headers, data}`: a header line when it has headers, then the data."""
     value = value or {}
     decoded = decode_base64(value.get("data"))
-    title = Text(decoded.summary, style="dim")
-    parts: list[RenderableType] = [title]
+    parts: list[RenderableType] = []
+    if decoded.kind is not ValueKind.EMPTY:  # "(no data)" below says it already
+        parts.append(Text(decoded.summary, style="dim"))
     if value.get("headers"):
         parts.append(Text("headers: " + format_tags(value["headers"]), style="italic"))
     parts.append(render_decoded(decoded))

@@ -66,17 +66,17 @@ def run_serve(args: list[str], dev: bool) -> int:
     configure_logging(config["logLevel"], config["logFormat"])
     for warning in resolved.warnings:
         log.warning("%s", warning)
-    return asyncio.run(_serve(resolved))
+    return asyncio.run(_serve(resolved, debug=dev))
 
 
-async def _serve(resolved: ResolvedConfig) -> int:
+async def _serve(resolved: ResolvedConfig, *, debug: bool = False) -> int:
     from resonate.server.app import Server, serve_until_signalled
     from resonate.store.base import MigrationError, StoreUnavailable
 
     config = resolved.config
     log.info("config file: %s", resolved.file or "none")
     log.info("store: %s", _describe_store(config))
-    server = Server(config)
+    server = Server(config, debug=debug)
     try:
         await server.start()
     except (MigrationError, StoreUnavailable) as error:

@@ -34,3 +34,15 @@ class ManualClock:
 
     def advance(self, ms: int) -> None:
         self._now += ms
+
+
+class DebugClock:
+    """The clock of a server in debug mode (`resonate dev`): the system's time until a request
+    names another (``head["resonate:debug_time"]``, ``debug.tick``), then that time."""
+
+    def __init__(self, base: Clock) -> None:
+        self.base = base
+        self.fixed: int | None = None
+
+    def now_ms(self) -> int:
+        return self.fixed if self.fixed is not None else self.base.now_ms()

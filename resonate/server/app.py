@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from resonate import __version__
-from resonate.core.clock import Clock, SystemClock
+from resonate.core.clock import Clock, DebugClock, SystemClock
 from resonate.core.routing import Router, Sender
 from resonate.server.config import Config
 from resonate.server.delivery.base import Plugin
 from resonate.server.delivery.poll import PollHub, create_poll_app
 from resonate.server.delivery.push import HttpPush
+from resonate.server.envelope.debug import Debug
 from resonate.server.http.app import create_api_app, create_metrics_app
 from resonate.server.http.connections import (
     LISTEN_BACKLOG,
@@ -29,6 +30,7 @@ from resonate.server.http.connections import (
 )
 from resonate.server.http.routes import Context
 from resonate.server.loops import (
+    Delivery2026Loop,
     EnqueueLoop,
     LockTimeoutLoop,
     Loop,
@@ -83,9 +85,13 @@ WAKES_ENQUEUE = frozenset({"created", "dropped", "reissued"})
 class Server:
     """One server instance. ``start`` opens the store and the listeners; ``stop`` drains."""
 
-    def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
+    def __init__(self, config: Config, *, clock: Clock | None = None, debug: bool = False) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
+        # Debug mode (`resonate dev`): the 2026 debug kinds may move this clock (P7).
+        self.debug_clock = DebugClock(self.clock) if debug else None
+        if self.debug_clock is not None:
+            self.clock = self.debug_clock
         self.metrics = Metrics(config.store_kind)
         self.store: Store | None = None
         self.context: Context | None = None
@@ -94,7 +100,9 @@ class Server:
         self.task_timeout_loop: TaskTimeoutLoop | None = None
         self.lock_timeout_loop: LockTimeoutLoop | None = None
         self.schedule_loop: ScheduleLoop | None = None
+        self.delivery_2026_loop: Delivery2026Loop | None = None
         self.poll: PollHub | None = None
+        self.poll_2026: PollHub | None = None
         self.push: HttpPush | None = None
         self._runners: list[web.AppRunner] = []
         self.listeners: dict[str, LimitedServer] = {}  # "api", "poll", "metrics"
@@ -109,6 +117,10 @@ class Server:
             event.kind == "task" and event.name in WAKES_ENQUEUE for event in events
         ):
             self.enqueue_loop.wake()
+        if self.delivery_2026_loop is not None and any(
+            event.kind in ("task_2026", "unblock_2026") for event in events
+        ):
+            self.delivery_2026_loop.wake()
 
     def _plugins(self) -> dict[str, Plugin]:
         config = self.config
@@ -143,6 +155,7 @@ class Server:
             self.task_timeout_loop,
             self.lock_timeout_loop,
             self.schedule_loop,
+            self.delivery_2026_loop,
         ]
         return [loop for loop in loops if loop is not None]
 
@@ -152,6 +165,14 @@ class Server:
         await store.open()
         self.store = store
         plugins = self._plugins()
+        # The 2026 protocol's stream lives on the API listener (P2), with its own registry (P9).
+        self.poll_2026 = PollHub(
+            buffer_size=config["aio.poll.bufferSize"],
+            max_connections=config["aio.poll.maxConnections"],
+            keep_alive_ms=config["aio.poll.keepAlive"],
+            metrics=self.metrics,
+            name="poll_2026",
+        )
         base_url = config.system_url()
         self.context = Context(
             store=store,
@@ -162,6 +183,7 @@ class Server:
             base_url=base_url,
             task_frequency=config["api.http.taskFrequency"],
             poll=self.poll,
+            poll_2026=self.poll_2026,
             started_at=self.clock.now_ms(),
         )
         loop_options: dict[str, Any] = {
@@ -190,6 +212,15 @@ class Server:
             **task_options,
         )
         self.task_timeout_loop = TaskTimeoutLoop(store, self.clock, **task_options)
+        self.delivery_2026_loop = Delivery2026Loop(
+            store,
+            self.clock,
+            hub=self.poll_2026,
+            push=self.push,
+            base_url=base_url,
+            retry_timeout_ms=config["tasks.retryTimeout"],
+            **task_options,
+        )
         self.lock_timeout_loop = LockTimeoutLoop(store, self.clock, **loop_options)
         self.schedule_loop = ScheduleLoop(
             store,
@@ -200,6 +231,8 @@ class Server:
             max_iterations=config["system.scheduleMaxIterations"],
             **loop_options,
         )
+        if self.debug_clock is not None:
+            self.context.debug = Debug(self.debug_clock, self.loops)
         drain_seconds = self.config["api.http.timeout"] / 1000
         limits = self._connection_limits()
         api = create_api_app(
@@ -217,6 +250,7 @@ class Server:
         # Links name the port the OS picked when the configured one is 0.
         base_url = config.system_url(bound_port=self.api_address[1])
         self.context.base_url = self.enqueue_loop.base_url = base_url
+        self.delivery_2026_loop.base_url = base_url
         if self.config["metrics.enable"]:
             self.metrics_address = await self._listen(
                 "metrics",
@@ -311,8 +345,9 @@ class Server:
         """Graceful shutdown (http-api.md §12)."""
         if self.context is not None:
             self.context.shutting_down = True
-        if self.poll is not None:
-            await self.poll.close()  # end every stream cleanly, so the drain need not wait
+        for hub in (self.poll, self.poll_2026):
+            if hub is not None:
+                await hub.close()  # end every stream cleanly, so the drain need not wait
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()
@@ -326,6 +361,8 @@ class Server:
         self._tasks.clear()
         if self.enqueue_loop is not None:
             await self.enqueue_loop.close()
+        if self.delivery_2026_loop is not None:
+            await self.delivery_2026_loop.close()
         if self.push is not None:
             await self.push.close()
         if self.store is not None:

@@ -12,12 +12,17 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
 from resonate.core.clock import Clock
 from resonate.core.errors import describe
 from resonate.core.routing import Router, Sender
-from resonate.server import locks, promises, schedules, tasks
+from resonate.core.task2026 import HttpAddress, PollAddress, parse_address
+from resonate.server import locks, promises, schedules, tasks, tasks2026
 from resonate.server.delivery.base import Plugin
+from resonate.server.delivery.poll import PollHub
+from resonate.server.delivery.push import HttpPush
+from resonate.server.envelope.promises import promise_record
 from resonate.server.metrics import Metrics
 from resonate.store.base import Store
 
@@ -48,6 +53,7 @@ class Loop(ABC):
         self.metrics = metrics
         self._wake = asyncio.Event()
         self._stopping = False
+        self.paused = False  # debug mode (debug.start): no passes until resumed
         self._pass_lock = asyncio.Lock()
 
     @abstractmethod
@@ -93,8 +99,9 @@ class Loop(ABC):
             self._wake.clear()
             delay = self.signal_timeout
             try:
-                await self.run_once()
-                delay = await self.seconds_until_next_pass()
+                if not self.paused:
+                    await self.run_once()
+                    delay = await self.seconds_until_next_pass()
             except Exception as error:
                 log.warning("%s pass failed: %s", self.name, describe(error))
             if self._stopping:
@@ -295,6 +302,98 @@ class EnqueueLoop(Loop):
             if len(self._unknown_logged) > 10_000:
                 self._unknown_logged.clear()
             log.warning("task %s: cannot resolve recv %r; retrying later", task_id, recv)
+
+    async def drain(self) -> None:
+        """Wait for the HTTP pushes in flight (tests; shutdown cancels them instead)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def close(self) -> None:
+        for push in list(self._background):
+            push.cancel()
+        await asyncio.gather(*list(self._background), return_exceptions=True)
+
+
+class Delivery2026Loop(Loop):
+    """The 2026 protocol's timers and messages (protocol-2026.md §6, §7): acquired tasks whose
+    lease lapsed go back to pending; pending tasks whose retry timer came get their ``execute``
+    (and the timer moves on by the retry timeout); queued ``unblock`` messages go out. Sends are
+    fire-and-forget: a lost execute is sent again by the retry timer, a lost unblock recovered
+    by the SDK's re-registration of its listeners."""
+
+    name = "deliver_2026"
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        hub: PollHub | None,
+        push: HttpPush | None,
+        base_url: str,
+        retry_timeout_ms: int,
+        **options: int | Metrics | None,
+    ) -> None:
+        super().__init__(store, clock, **options)  # type: ignore[arg-type]
+        self.hub = hub
+        self.push = push
+        self.base_url = base_url
+        self.retry_timeout_ms = retry_timeout_ms
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def run_batch(self) -> int:
+        limit = self.batch_size
+        expired = await self.store.run(
+            partial(tasks2026.expire_leases, clock=self.clock, limit=limit)
+        )
+        due = await self.store.run(
+            partial(
+                tasks2026.take_due,
+                clock=self.clock,
+                limit=limit,
+                retry_timeout=self.retry_timeout_ms,
+            )
+        )
+        for task in due:
+            message = {
+                "kind": "execute",
+                "head": {"serverUrl": self.base_url},
+                "data": {"task": {"id": task.id, "version": task.version}},
+            }
+            await self._send(task.target, message)
+        unblocks = await self.store.run(partial(tasks2026.take_unblocks, limit=limit))
+        for address, promise in unblocks:
+            message = {"kind": "unblock", "head": {}, "data": {"promise": promise_record(promise)}}
+            await self._send(address, message)
+        return max(expired, len(due), len(unblocks))
+
+    async def _send(self, address: str, message: dict[str, Any]) -> None:
+        parsed = parse_address(address)
+        if isinstance(parsed, PollAddress):
+            started = time.perf_counter()
+            delivered = self.hub is not None and await self.hub.deliver(
+                {"group": parsed.group, "id": parsed.id, "cast": parsed.cast}, message, None
+            )
+            self._count("poll_2026", delivered, started)
+        elif isinstance(parsed, HttpAddress) and self.push is not None:
+            push = asyncio.create_task(self._push(parsed.url, message))
+            self._background.add(push)
+            push.add_done_callback(self._background.discard)
+        else:
+            self._count("unknown", False, 0.0)
+
+    async def _push(self, url: str, message: dict[str, Any]) -> None:
+        assert self.push is not None
+        started = time.perf_counter()
+        delivered = await self.push.deliver({"url": url}, message, None)
+        self._count("http_2026", delivered, started)
+
+    def _count(self, plugin: str, delivered: bool, started: float) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.deliveries.labels(plugin, "success" if delivered else "failure").inc()
+        if started:
+            self.metrics.delivery_duration.labels(plugin).observe(time.perf_counter() - started)
 
     async def drain(self) -> None:
         """Wait for the HTTP pushes in flight (tests; shutdown cancels them instead)."""

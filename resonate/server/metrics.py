@@ -102,6 +102,19 @@ class Metrics:
             ["group"],
             registry=registry,
         )
+        self.poll_2026_connections = Gauge(
+            "poll_2026_connections",
+            "Open 2026-protocol worker streams (GET /poll/<group>/<id> on the API port) per group",
+            ["group"],
+            registry=registry,
+        )
+        self.tasks_2026 = Counter(
+            "tasks_2026",
+            "2026-protocol task events: created, due (an execute to send: woken, released, "
+            "continued), lease_expired",
+            ["event"],
+            registry=registry,
+        )
         self.deliveries = Counter(
             "task_deliveries",
             "Task deliveries by transport plugin and outcome",
@@ -174,6 +187,8 @@ class Metrics:
                 self.child(self.schedules, event.name).inc(event.count)
             elif event.kind == "schedule_firing":
                 self.child(self.schedule_firings, event.name).inc(event.count)
+            elif event.kind == "task_2026":
+                self.child(self.tasks_2026, event.name).inc(event.count)
             elif event.kind == "lock":
                 self._observe_lock(event.name, event.count)
 

@@ -128,6 +128,10 @@ async def complete(
         tx.emit(Event("task", "completed", done.tasks_completed))
     if done.tasks_created:
         tx.emit(Event("task", "created", done.tasks_created))
+    if done.tasks_woken:  # 2026 tasks whose execute is now due (protocol-2026.md §5)
+        tx.emit(Event("task_2026", "due", done.tasks_woken))
+    if done.unblocks:
+        tx.emit(Event("unblock_2026", "queued", done.unblocks))
     return done.promise
 
 
@@ -156,6 +160,11 @@ async def _current(tx: Transaction, promise_id: str, now: int) -> Promise | None
     if promise is not None and promise.is_overdue(now):
         promise = await time_out(tx, promise, now)
     return promise
+
+
+async def current_promise(tx: Transaction, promise_id: str, now: int) -> Promise | None:
+    """The stored promise after its lazy timeout (§2.7); None when there is none."""
+    return await _current(tx, promise_id, now)
 
 
 async def read_promise(tx: Transaction, clock: Clock, promise_id: str) -> Promise:

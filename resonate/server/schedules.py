@@ -4,7 +4,7 @@ firing loop, written once over a store Transaction."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from resonate.core.clock import INT64_MAX, Clock
 from resonate.core.errors import Code, ResonateError
@@ -12,6 +12,7 @@ from resonate.core.promise import EMPTY_VALUE, Promise, PromiseState, Value, key
 from resonate.core.routing import Router
 from resonate.core.schedule import INVOCATION_TAG, SCHEDULE_TAG, Schedule, render_template
 from resonate.core.search import ScheduleQuery, schedule_cursor
+from resonate.server import tasks2026
 from resonate.server.cron import parse_cron
 from resonate.server.tasks import insert_routed_promise, invoke_task
 from resonate.store.base import Event, Transaction
@@ -97,6 +98,28 @@ async def search_schedules(tx: Transaction, query: ScheduleQuery) -> SchedulePag
     return SchedulePage([schedule for _, schedule in rows], cursor)
 
 
+async def create_schedule_2026(tx: Transaction, clock: Clock, request: CreateSchedule) -> Schedule:
+    """``schedule.create`` of the 2026 protocol (protocol-2026.md §3.3): the stored schedule
+    if the id exists (nothing compared), else the new one, marked so that it fires 2026
+    promises."""
+    schedule_request = replace(request, tags={tasks2026.PROTOCOL_TAG: tasks2026.PROTOCOL_VERSION})
+    try:
+        return (await create_schedule(tx, clock, schedule_request)).schedule
+    except ResonateError as error:
+        if error.code is not Code.SCHEDULE_ALREADY_EXISTS:
+            raise
+    return await read_schedule(tx, request.id)
+
+
+async def search_schedules_2026(
+    tx: Transaction, promise_tags: dict[str, str], after_id: str | None, limit: int
+) -> tuple[list[Schedule], str | None]:
+    rows = await tx.search_schedules_by_id(promise_tags, after_id, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more else None)
+
+
 # ---- firing (§7.6) ----------------------------------------------------------------------------
 
 
@@ -134,6 +157,10 @@ async def fire_due_schedules(
                 "schedule %s: skipped %d missed slots (scheduleMaxCatchUp)", schedule.id, missed
             )
             tx.emit(Event("schedule_firing", "missed", missed))
+        if tasks2026.is_2026_schedule(schedule):
+            created = await tasks2026.fire_schedule(tx, clock, schedule, slot)
+            tx.emit(Event("schedule_firing", "created" if created else "skipped"))
+            continue
         promise_id = render_template(schedule.promise_id, schedule.id, slot)
         promise = Promise(
             id=promise_id,

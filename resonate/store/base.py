@@ -22,6 +22,7 @@ from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
 from resonate.core.search import PromiseIdQuery, PromiseQuery, ScheduleQuery, TaskQuery
 from resonate.core.task import Task, TaskState
+from resonate.core.task2026 import Task2026
 
 T = TypeVar("T")
 
@@ -42,6 +43,8 @@ class Completion:
     promise: Promise
     tasks_completed: int
     tasks_created: int
+    tasks_woken: int = 0  # 2026 tasks now pending and due for an execute
+    unblocks: int = 0  # 2026 unblock messages queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,10 @@ class Transaction(Protocol):
         """Complete the promise if it is still PENDING (and, with ``unless_overdue_at``, its
         timeout is after that time), then, in this order (http-api.md §2.8), complete the
         INIT, ENQUEUED and CLAIMED tasks rooted at it and turn its callbacks and subscriptions
-        into INIT tasks created at ``now``, deleting them. None when nothing changed."""
+        into INIT tasks created at ``now``, deleting them. The same call runs the 2026 steps
+        (protocol-2026.md §5): the promise's 2026 task is fulfilled and its callbacks as
+        awaiter dropped; the tasks awaiting it count a resume, suspended ones become pending
+        and due at ``now``; its listeners become queued unblocks. None when nothing changed."""
 
     async def search_promises(self, query: PromiseQuery) -> list[tuple[int, Promise]]:
         """A page of (sort id, promise), newest first, after the query's position."""
@@ -134,6 +140,54 @@ class Transaction(Protocol):
     async def expired_tasks(self, now: int, limit: int) -> list[Task]:
         """ENQUEUED or CLAIMED tasks whose claim deadline or lease passed, or that timed out."""
 
+    # ---- the 2026-04-01 protocol (protocol-2026.md §3.2, §4) ----
+
+    async def get_task_2026(self, task_id: str) -> Task2026 | None: ...
+
+    async def insert_task_2026(self, task: Task2026) -> bool:
+        """Insert unless the id exists; False when it does."""
+
+    async def swap_task_2026(self, old: Task2026, new: Task2026) -> bool:
+        """Write ``new`` over the stored task if it is still in ``old``'s state and version."""
+
+    async def search_tasks_2026(
+        self, state: str | None, after_id: str | None, limit: int
+    ) -> list[Task2026]:
+        """Up to ``limit`` tasks in id order after ``after_id``, with that state if given."""
+
+    async def heartbeat_task_2026(self, task_id: str, version: int, pid: str, now: int) -> bool:
+        """Extend the lease (now + its ttl) of the task if acquired by ``pid`` at ``version``."""
+
+    async def insert_callback_2026(self, awaited: str, awaiter: str, now: int) -> bool: ...
+
+    async def delete_callbacks_2026_of_awaiter(self, awaiter: str) -> None: ...
+
+    async def insert_listener_2026(self, promise_id: str, address: str, now: int) -> bool: ...
+
+    async def branch_promises(self, branch: str, except_id: str) -> list[Promise]:
+        """Every promise whose ``resonate:branch`` tag is ``branch`` but ``except_id``, by id."""
+
+    async def due_tasks_2026(self, now: int, limit: int, next_retry_at: int) -> list[Task2026]:
+        """Pending tasks with ``retry_at <= now`` (earliest first), their timer moved to
+        ``next_retry_at`` in the same statement: the executes to send."""
+
+    async def expire_leases_2026(self, now: int, limit: int) -> int:
+        """Acquired tasks whose lease lapsed by ``now`` back to pending, due at ``now``."""
+
+    async def take_unblocks_2026(self, limit: int) -> list[tuple[str, Promise]]:
+        """Remove and return the oldest queued unblocks: (address, the settled promise)."""
+
+    async def count_tasks_2026(self) -> dict[str, int]:
+        """2026 tasks by state (states without any are absent)."""
+
+    # ---- debug mode (`resonate dev`; protocol-2026.md §3.4) ----
+
+    async def debug_rows(self, table: str) -> list[tuple[object, ...]]:
+        """Every row of one of ``DEBUG_TABLES``, in its column order."""
+
+    async def debug_wipe(self) -> None:
+        """Delete every row of every table of ``DEBUG_TABLES``."""
+
     # ---- locks (http-api.md §8) ----
 
     async def get_lock(self, resource_id: str) -> Lock | None: ...
@@ -165,6 +219,12 @@ class Transaction(Protocol):
 
     async def search_schedules(self, query: ScheduleQuery) -> list[tuple[int, Schedule]]:
         """A page of (sort id, schedule), newest first, after the query's position."""
+
+    async def search_schedules_by_id(
+        self, promise_tags: dict[str, str], after_id: str | None, limit: int
+    ) -> list[Schedule]:
+        """Up to ``limit`` schedules in id order after ``after_id`` whose promise tags hold
+        every given tag (the 2026 protocol's ``schedule.search``)."""
 
     async def due_schedules(self, now: int, limit: int) -> list[Schedule]:
         """Schedules with ``next_run_time <= now``, by (next run time, creation order)."""
@@ -200,6 +260,19 @@ class Transaction(Protocol):
         """Locks whose holder has not renewed them for more than half their ttl
         (``expires_at - now < ttl / 2``), expired ones included, longest stale first."""
 
+
+# The tables `debug.snap` reads and `debug.reset` wipes.
+DEBUG_TABLES = (
+    "promises",
+    "callbacks",
+    "tasks",
+    "schedules",
+    "locks",
+    "tasks_2026",
+    "callbacks_2026",
+    "listeners_2026",
+    "outbox_2026",
+)
 
 Operation = Callable[[Transaction], Awaitable[T]]
 Shortcut = Callable[[Transaction], Awaitable[T | None]]

@@ -11,6 +11,7 @@ from resonate.core.callback import Callback
 from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
 from resonate.core.task import Task, TaskState
+from resonate.core.task2026 import Task2026, Task2026State
 from resonate.store.base import Counts
 
 Row = Sequence[Any]
@@ -251,3 +252,36 @@ def counts_from_rows(rows: Sequence[Row]) -> Counts:
         else:
             totals[table] = int(count)
     return Counts(promises, tasks, totals["schedules"], totals["locks"])
+
+
+def task_2026_from_row(row: Row) -> Task2026:
+    return Task2026(
+        id=row[0],
+        state=Task2026State(row[1]),
+        version=int(row[2]),
+        target=row[3],
+        pid=row[4],
+        ttl=None if row[5] is None else int(row[5]),
+        lease_at=None if row[6] is None else int(row[6]),
+        retry_at=None if row[7] is None else int(row[7]),
+        resumes=int(row[8]),
+        created_at=int(row[9]),
+        updated_at=int(row[10]),
+    )
+
+
+def task_2026_values(task: Task2026) -> tuple[Any, ...]:
+    """The stored columns of ``task`` in select_tasks_2026 order."""
+    return (
+        task.id,
+        task.state.value,
+        task.version,
+        task.target,
+        task.pid,
+        task.ttl,
+        task.lease_at,
+        task.retry_at,
+        task.resumes,
+        task.created_at,
+        task.updated_at,
+    )

@@ -270,6 +270,7 @@ DEFAULTS = [
     ("aio.sender.targets", [_DEFAULT_TARGET]),
     ("system.url", ""),
     ("system.signalTimeout", 1_000),
+    ("tasks.retryTimeout", 30_000),
     ("system.submissionBatchSize", 1000),
     ("system.completionBatchSize", 1000),
     ("system.promiseBatchSize", 100),

@@ -1,6 +1,7 @@
-"""The 2026-04-01 protocol, first slice (protocol-2026.md §2, §3.1, §4.1, §4.4, §7, P1, P3-P5),
-through real HTTP on every store: the envelope and its status table, the promise kinds, the
-kinds answered 501, and the interplay with the REST API over the one promises table."""
+"""The 2026-04-01 protocol's envelope and promise kinds (protocol-2026.md §2, §3.1, §4.1, §4.4,
+§7, P1, P3-P5), through real HTTP on every store: the envelope and its status table, the promise
+kinds, the debug kinds refused outside debug mode, and the interplay with the REST API over the
+one promises table."""
 
 from __future__ import annotations
 
@@ -193,44 +194,24 @@ def test_envelope_status_table(api, rule, raw, expected, kind, corr_id, message)
         assert reply["data"].startswith(message), rule
 
 
-NOT_IMPLEMENTED = [
-    "promise.register_callback",
-    "promise.register_listener",
-    "task.create",
-    "task.acquire",
-    "task.release",
-    "task.fulfill",
-    "task.suspend",
-    "task.fence",
-    "task.heartbeat",
-    "task.get",
-    "task.search",
-    "task.halt",
-    "task.continue",
-    "schedule.create",
-    "schedule.get",
-    "schedule.delete",
-    "schedule.search",
-    "debug.start",
-    "debug.stop",
-    "debug.reset",
-    "debug.snap",
-    "debug.tick",
-]
+DEBUG_KINDS = ["debug.start", "debug.stop", "debug.reset", "debug.snap", "debug.tick"]
 
 
-@pytest.mark.parametrize("kind", NOT_IMPLEMENTED)
-def test_kinds_of_later_slices_answer_501(api, kind):
-    reply = send(api, kind, {"id": "x"})
-    assert (status(reply), reply["data"]) == (501, f"Not implemented: {kind}")
+@pytest.mark.parametrize("kind", DEBUG_KINDS)
+def test_debug_kinds_are_forbidden_outside_debug_mode(api, kind):
+    reply = send(api, kind, {})
+    assert status(reply) == 403
+    assert reply["data"].startswith("Forbidden")
 
 
-def test_a_targeted_create_answers_501_and_stores_nothing(api, uid):
+def test_a_targeted_create_stores_the_promise_with_a_pending_task(api, uid):
     tags = {"resonate:target": "poll://any@default"}
     reply = create(api, uid, tags=tags)
-    assert (status(reply), reply["data"]) == (501, "Not implemented: tasks of the 2026 protocol")
-    assert status(send(api, "promise.get", {"id": uid})) == 404
-    assert api.get(f"/promises/{uid}").status_code == 404
+    assert status(reply) == 200
+    assert reply["data"]["promise"]["state"] == "pending"
+    task = send(api, "task.get", {"id": uid})
+    assert status(task) == 200
+    assert task["data"]["task"] == {"id": uid, "state": "pending", "version": 0, "resumes": 0}
 
 
 def test_the_reply_status_is_the_http_status_on_success(api, uid):

@@ -98,10 +98,13 @@ def scrape(server: ServerProcess) -> dict[str, object]:
     return {exported_name(family): family for family in text_string_to_metric_families(text)}
 
 
-def hold_poll_stream(server: ServerProcess, received: list[str], stop: threading.Event) -> None:
-    """A worker of GROUP: an open SSE stream on the poll listener, read until `stop`."""
+def hold_poll_stream(
+    server: ServerProcess, received: list[str], stop: threading.Event, url: str | None = None
+) -> None:
+    """A worker of GROUP: an open SSE stream on the poll listener (or at ``url``: the 2026
+    stream on the API port), read until `stop`."""
     try:
-        with httpx.stream("GET", f"{server.poll_url}/{GROUP}/w1", timeout=None) as response:
+        with httpx.stream("GET", url or f"{server.poll_url}/{GROUP}/w1", timeout=None) as response:
             for line in response.iter_lines():
                 received.append(line)
                 if stop.is_set():
@@ -119,12 +122,20 @@ def families(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obj
     stop = threading.Event()
     received: list[str] = []
     worker = threading.Thread(target=hold_poll_stream, args=(server, received, stop), daemon=True)
+    stream_2026 = f"{server.url}/poll/{GROUP}/w2"
+    worker_2026 = threading.Thread(
+        target=hold_poll_stream, args=(server, received, stop, stream_2026), daemon=True
+    )
     try:
         worker.start()
+        worker_2026.start()
         wait_until(
-            lambda: scrape(server)["poll_connections"].samples,
+            lambda: (
+                scrape(server)["poll_connections"].samples
+                and scrape(server)["poll_2026_connections"].samples
+            ),
             time.monotonic() + 10,
-            what="the poll worker to connect",
+            what="the poll workers to connect",
         )
         with httpx.Client(base_url=server.url, timeout=10) as api:
             now = int(time.time() * 1000)
@@ -148,6 +159,17 @@ def families(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obj
             lock = {"resourceId": "doc.lock", "executionId": "e1", "processId": "p1", "ttl": 60_000}
             ok(api.post("/locks/acquire", json=lock))
             assert api.get("/promises/doc.missing").status_code == 404
+            # A 2026-protocol promise with a target: its task and an execute on the 2026 stream.
+            envelope = {
+                "kind": "promise.create",
+                "head": {"corrId": "doc", "version": "2026-04-01"},
+                "data": {
+                    "id": "doc.2026",
+                    "timeoutAt": hour,
+                    "tags": {"resonate:target": f"poll://any@{GROUP}"},
+                },
+            }
+            ok(api.post("/", json=envelope))
 
         docs = documented()
 
@@ -186,6 +208,7 @@ def families(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obj
         stop.set()
         server.stop()
         worker.join(timeout=5)
+        worker_2026.join(timeout=5)
 
 
 # ---- the doc -------------------------------------------------------------------------------------

@@ -677,11 +677,27 @@ async def test_uni_cast_fails_without_the_exact_connection(live):
     assert (got["state"], got["attempt"]) == ("INIT", 1)
 
 
-async def test_api_port_serves_the_poll_stream_too(live):
-    async with Worker(f"{live.client.base_url}/poll/g/w1") as worker:
+async def test_the_api_port_stream_is_the_2026_one(live):
+    """P2: `GET /poll/{group}/{id}` on the API port is the 2026 protocol's stream, with its own
+    connections: a REST task goes to the poll listener's streams only."""
+    async with (
+        Worker(f"{live.client.base_url}/poll/g/w1") as api_worker,
+        Worker(f"{live.poll_url}/g/w1") as rest_worker,
+    ):
         await create(live, "wf")
         await live.enqueue_tasks()
-        assert (await worker.next_event())["task"]["id"] == "__invoke:wf"
+        assert (await rest_worker.next_event())["task"]["id"] == "__invoke:wf"
+        envelope = {
+            "kind": "promise.create",
+            "head": {"corrId": "c1", "version": "2026-04-01"},
+            "data": {"id": "wf26", "timeoutAt": 2**53, "tags": {"resonate:target": "poll://any@g"}},
+        }
+        response = await live.client.post("/", json=envelope)
+        assert response.status_code == 200, response.text
+        await live.deliver_2026()
+        event = await api_worker.next_event()
+        assert event["kind"] == "execute"
+        assert event["data"]["task"] == {"id": "wf26", "version": 0}
 
 
 async def test_sender_targets_name_logical_recvs(tmp_path: Path):

@@ -59,6 +59,15 @@ class LiveServer:
         await loop.drain()
         return count
 
+    async def deliver_2026(self) -> int:
+        """One pass of the 2026 protocol's loop: lapsed leases, due executes, queued unblocks
+        (waits for the HTTP pushes it started)."""
+        loop = self.server.delivery_2026_loop
+        assert loop is not None
+        count = await loop.run_once()
+        await loop.drain()
+        return count
+
     async def time_out_tasks(self) -> int:
         """One pass of the task timeout loop at the clock's current time."""
         assert self.server.task_timeout_loop is not None

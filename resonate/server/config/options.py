@@ -296,6 +296,13 @@ OPTIONS: tuple[Option, ...] = (
         **_AT_LEAST_ONE,
     ),
     _option(
+        "tasks.retryTimeout",
+        _D,
+        parse_duration("30s"),
+        "2026-protocol tasks: a pending task's execute is sent again this often until acquired",
+        **_AT_LEAST_ONE,
+    ),
+    _option(
         "system.submissionBatchSize",
         _I,
         1000,

@@ -119,7 +119,9 @@ class PollHub:
         ttr_ms: int = 15000,
         ttc_ms: int = 60000,
         metrics: Metrics | None = None,
+        name: str = "poll",
     ) -> None:
+        self.name = name  # the metrics label; the 2026 protocol's hub is "poll_2026"
         self.buffer_size = buffer_size
         self.max_connections = max_connections
         self.keep_alive_ms = keep_alive_ms
@@ -263,7 +265,12 @@ class PollHub:
         if self.metrics is None:
             return
         self.metrics.plugin_connections.labels(self.name).set(self._count)
-        self.metrics.poll_connections.labels(group).set(len(self._groups.get(group, ())))
+        gauge = (
+            self.metrics.poll_connections
+            if self.name == "poll"
+            else self.metrics.poll_2026_connections
+        )
+        gauge.labels(group).set(len(self._groups.get(group, ())))
 
     async def _stream(self, connection: _Connection, response: web.StreamResponse) -> None:
         loop = asyncio.get_running_loop()

@@ -1,7 +1,7 @@
 """`POST /`: the one endpoint of the 2026-04-01 protocol, dispatching by ``kind``.
 
-The table below names every kind of the protocol (protocol-2026.md §3): those served, and
-those answered 501 until their family exists. A kind not in it is unknown (400).
+The tables below name every kind of the protocol (protocol-2026.md §3): those served and the
+debug kinds (403 outside debug mode). A kind in neither is unknown (400).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from resonate.core.errors import ResonateError
-from resonate.server.envelope import promises
+from resonate.server.envelope import debug, promises, schedules, tasks
 from resonate.server.envelope.protocol import (
     Echo,
     EnvelopeError,
@@ -22,7 +22,6 @@ from resonate.server.envelope.protocol import (
     check_data,
     check_version,
     from_resonate_error,
-    not_implemented,
     parse,
     reply,
 )
@@ -40,36 +39,33 @@ SERVED: dict[str, Kind] = {
     "promise.get": promises.get,
     "promise.create": promises.create,
     "promise.settle": promises.settle,
+    "promise.register_callback": promises.register_callback,
+    "promise.register_listener": promises.register_listener,
     "promise.search": promises.search,
+    "task.create": tasks.create,
+    "task.acquire": tasks.acquire,
+    "task.release": tasks.release,
+    "task.fulfill": tasks.fulfill,
+    "task.suspend": tasks.suspend,
+    "task.heartbeat": tasks.heartbeat,
+    "task.get": tasks.get,
+    "task.search": tasks.search,
+    "task.halt": tasks.halt,
+    "task.continue": tasks.resume,
+    "schedule.create": schedules.create,
+    "schedule.get": schedules.get,
+    "schedule.delete": schedules.delete,
+    "schedule.search": schedules.search,
 }
 
-# Known kinds this server does not serve yet: 501 "Not implemented: <kind>".
-NOT_IMPLEMENTED: frozenset[str] = frozenset(
-    {
-        "promise.register_callback",
-        "promise.register_listener",
-        "task.create",
-        "task.acquire",
-        "task.release",
-        "task.fulfill",
-        "task.suspend",
-        "task.fence",
-        "task.heartbeat",
-        "task.get",
-        "task.search",
-        "task.halt",
-        "task.continue",
-        "schedule.create",
-        "schedule.get",
-        "schedule.delete",
-        "schedule.search",
-        "debug.start",
-        "debug.stop",
-        "debug.reset",
-        "debug.snap",
-        "debug.tick",
-    }
-)
+# Test-only kinds of upstream's differential tests (§3.4): served only in debug mode (P7).
+DEBUG_KINDS: dict[str, Kind] = {
+    "debug.start": debug.start,
+    "debug.stop": debug.stop,
+    "debug.reset": debug.reset,
+    "debug.snap": debug.snap,
+    "debug.tick": debug.tick,
+}
 
 
 async def _serve(ctx: Context, request: web.Request, envelope: Request) -> dict[str, Any]:
@@ -77,12 +73,21 @@ async def _serve(ctx: Context, request: web.Request, envelope: Request) -> dict[
     if ctx.basic_auth:
         check_basic(request.headers.get("Authorization"), ctx.basic_auth)
     check_version(envelope.version)
-    served = SERVED.get(envelope.kind)
-    if served is None and envelope.kind not in NOT_IMPLEMENTED:
-        raise EnvelopeError(400, f"Unknown operation: {envelope.kind}")
+    kind = envelope.kind
+    if ctx.debug is not None and envelope.debug_time is not None:
+        ctx.debug.set_time(envelope.debug_time)
+    if kind in DEBUG_KINDS:
+        data = check_data(envelope.data)
+        if ctx.debug is None:
+            raise EnvelopeError(403, "Forbidden: debug operations need debug mode (resonate dev)")
+        return await DEBUG_KINDS[kind](ctx, data)
+    served = SERVED.get(kind)
+    if served is None and kind != "task.fence":
+        raise EnvelopeError(400, f"Unknown operation: {kind}")
     data = check_data(envelope.data)
-    if served is None:
-        raise not_implemented(envelope.kind)
+    if kind == "task.fence":
+        return await tasks.fence(ctx, data, envelope.corr_id)
+    assert served is not None
     return await served(ctx, data)
 
 
@@ -92,6 +97,8 @@ async def handle_envelope(ctx: Context, request: web.Request) -> web.Response:
         envelope = parse(await read_body(request))
         echo = Echo(envelope.kind, envelope.corr_id)
         return reply(echo.kind, echo.corr_id, 200, await _serve(ctx, request, envelope))
+    except tasks.Redirect as redirect:
+        return reply(echo.kind, echo.corr_id, redirect.status, redirect.data)
     except Unparsable as unparsable:
         echo = unparsable.echo
         return reply(echo.kind, echo.corr_id, unparsable.status, unparsable.message)

@@ -1,8 +1,9 @@
 """The promise kinds of the 2026-04-01 protocol (protocol-2026.md §3.1, §4.1, §4.4).
 
 Each kind validates its ``data``, runs the one shared operation of ``resonate.server.promises``
-(the same table, lazy timeout and settlement cascade as REST, P3) and renders the §4.1
-record. Kinds that need the 2026 task model answer 501 until it exists.
+(the same table, lazy timeout and settlement cascade as REST, P3), or of
+``resonate.server.tasks2026`` where a task, callback or listener is involved, and renders the
+§4.1 record.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from resonate.core.clock import INT64_MAX
 from resonate.core.promise import Promise, PromiseState
 from resonate.core.schema import check_id, check_string, check_string_map, check_value
 from resonate.core.search import PromiseIdQuery
-from resonate.server import promises
-from resonate.server.envelope.protocol import bad_request, not_implemented
+from resonate.core.task2026 import DELAY_TAG, TARGET_TAG, origin_of, parse_address
+from resonate.server import promises, tasks2026
+from resonate.server.envelope.protocol import bad_request
 
 if TYPE_CHECKING:
     from resonate.server.http.routes import Context
 
-TARGET_TAG = "resonate:target"
-DELAY_TAG = "resonate:delay"
 ORIGIN_TAG = "resonate:origin"
 LINEAGE_TAGS = ("resonate:branch", "resonate:parent")
 SETTLE_STATES = {
@@ -96,31 +96,43 @@ async def get(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
     return {"promise": promise_record(promise)}
 
 
-async def create(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+def new_promise(data: dict[str, Any]) -> tasks2026.NewPromise:
+    """A validated ``promise.create`` data object (also the action of task.create and fences)."""
     promise_id = check_id("id", data.get("id"))
     timeout_at = _timeout_at(data.get("timeoutAt"))
     param = check_value("param", data.get("param"))
     tags = check_string_map("tags", data.get("tags"))
     check_id_rules(promise_id, tags)
+    target = tags.get(TARGET_TAG)
+    if target is not None:
+        check_address(target, f"tag '{TARGET_TAG}'")
     _check_delay(tags, timeout_at)
-    if TARGET_TAG in tags:
-        # The task of a targeted promise (§3.2) is not built yet: refuse rather than store a
-        # promise whose task and execute would never exist.
-        raise not_implemented("tasks of the 2026 protocol")
-    command = promises.CreatePromise(
-        id=promise_id,
-        timeout=timeout_at,
-        param=param,
-        tags=tags,
-        repeat_returns_stored=True,
-        settle_if_past_timeout=True,
+    return tasks2026.NewPromise(promise_id, timeout_at, param, tags)
+
+
+def check_address(text: str, what: str) -> str:
+    if "\x00" in text or parse_address(text) is None:
+        raise bad_request(
+            f"Invalid {what}: an address must be poll://uni@<group>/<id>, "
+            "poll://any@<group>[/<id>] or an http(s) URL"
+        )
+    return text
+
+
+async def create(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+    request = new_promise(data)
+    if TARGET_TAG not in (request.tags or {}):
+        # No task to make: the shared create, in one statement where the store can. No router:
+        # REST's `resonate:invoke` routing is not part of this protocol.
+        outcome = await promises.run_create_promise(ctx.store, ctx.clock, request.command())
+        return {"promise": promise_record(outcome.promise)}
+    promise = await ctx.store.run(
+        partial(tasks2026.create_promise, clock=ctx.clock, request=request)
     )
-    # No router: REST's `resonate:invoke` routing is not part of this protocol.
-    outcome = await promises.run_create_promise(ctx.store, ctx.clock, command)
-    return {"promise": promise_record(outcome.promise)}
+    return {"promise": promise_record(promise)}
 
 
-async def settle(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+def settle_request(data: dict[str, Any]) -> tasks2026.Settle:
     promise_id = check_id("id", data.get("id"))
     raw_state = data.get("state")
     state = SETTLE_STATES.get(raw_state) if isinstance(raw_state, str) else None
@@ -128,14 +140,41 @@ async def settle(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         raise bad_request(
             "Invalid 'state' field — must be one of resolved, rejected, rejected_canceled"
         )
-    command = promises.CompletePromise(
-        id=promise_id,
-        state=state,
-        value=check_value("value", data.get("value")),
-        repeat_returns_stored=True,
-    )
-    outcome = await promises.run_complete_promise(ctx.store, ctx.clock, command)
+    return tasks2026.Settle(promise_id, state, check_value("value", data.get("value")))
+
+
+async def settle(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+    request = settle_request(data)
+    outcome = await promises.run_complete_promise(ctx.store, ctx.clock, request.command())
     return {"promise": promise_record(outcome.promise)}
+
+
+def same_origin(awaited: str, awaiter: str) -> None:
+    if awaited == awaiter:
+        raise bad_request("Invalid callback: 'awaited' and 'awaiter' must differ")
+    if origin_of(awaited) != origin_of(awaiter):
+        raise bad_request("Invalid callback: 'awaited' and 'awaiter' must have the same origin")
+
+
+async def register_callback(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+    awaited = check_id("awaited", data.get("awaited"))
+    awaiter = check_id("awaiter", data.get("awaiter"))
+    same_origin(awaited, awaiter)
+    promise = await ctx.store.run(
+        partial(
+            tasks2026.register_callback, clock=ctx.clock, awaited_id=awaited, awaiter_id=awaiter
+        )
+    )
+    return {"promise": promise_record(promise)}
+
+
+async def register_listener(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+    awaited = check_id("awaited", data.get("awaited"))
+    address = check_address(check_string("address", data.get("address")), "'address' field")
+    promise = await ctx.store.run(
+        partial(tasks2026.register_listener, clock=ctx.clock, promise_id=awaited, address=address)
+    )
+    return {"promise": promise_record(promise)}
 
 
 def _limit(value: Any) -> int:

@@ -27,11 +27,17 @@ UNKNOWN_CORR_ID = "0"
 NOT_AN_OBJECT = "Invalid 'data' field — must be an object"
 
 
-class EnvelopeError(Exception):
-    """A failure answered as an envelope: ``status`` in the head, ``message`` as ``data``."""
+class EnvelopeError(ResonateError):
+    """A failure answered as an envelope: ``status`` in the head, ``message`` as ``data``.
+
+    It is a ResonateError so that an operation raising it inside a store transaction is an
+    answer, not a failure: the writes made before it (a lazy timeout) are kept."""
+
+    status: int
+    message: str
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+        super().__init__(Code.INTERNAL_ERROR if status >= 500 else Code.INVALID_REQUEST, message)
         self.status = status
         self.message = message
 
@@ -73,6 +79,7 @@ class Request:
     corr_id: str
     version: Any  # checked after authentication, so that an echo is always possible
     data: Any
+    debug_time: Any = None  # head["resonate:debug_time"]: "now" in debug mode, else ignored
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +144,9 @@ def parse(raw: bytes) -> Request:
         raise Unparsable("Invalid request: 'head' must be an object", echo)
     if corr_id is None:
         raise Unparsable("Invalid request: 'head.corrId' must be a string", echo)
-    return Request(kind, corr_id, head.get("version"), body.get("data"))
+    return Request(
+        kind, corr_id, head.get("version"), body.get("data"), head.get("resonate:debug_time")
+    )
 
 
 def check_version(version: Any) -> None:

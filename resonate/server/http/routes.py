@@ -42,6 +42,7 @@ from resonate.core.task import TaskState
 from resonate.server import callbacks, dashboard, locks, promises, schedules, tasks
 from resonate.server.delivery.poll import PollHub, stream_path
 from resonate.server.envelope import handle_envelope
+from resonate.server.envelope.debug import Debug
 from resonate.server.http.protocol import (
     MAX_HEADER_BYTES,
     fence,
@@ -164,7 +165,9 @@ class Context:
     router: Router = field(default_factory=Router)
     base_url: str = "http://localhost:8001"  # system.url: the links sent to workers
     task_frequency: int = 60_000  # lease of claims made through GET task links
-    poll: PollHub | None = None  # the poll transport, also served at /poll/... on this port
+    poll: PollHub | None = None  # the REST poll transport (its own listener)
+    poll_2026: PollHub | None = None  # the 2026 protocol's stream, /poll/... on this port (P2)
+    debug: Debug | None = None  # debug mode (`resonate dev`): the 2026 debug kinds (P7)
     shutting_down: bool = False
     ready_cache: tuple[float, SchemaStatus | Exception] | None = None
     openapi_document: dict[str, Any] = field(default_factory=dict)
@@ -678,10 +681,12 @@ async def read_stuck(ctx: Context, request: web.Request) -> web.Response:
 
 
 async def poll(ctx: Context, request: web.Request) -> web.StreamResponse:
-    if ctx.poll is None:
+    """The 2026 protocol's worker stream (protocol-2026.md §6.2; P2: it replaced the REST
+    alias here, REST workers use the poll listener)."""
+    if ctx.poll_2026 is None:
         raise ResonateError(Code.ROUTE_NOT_FOUND, "the poll transport is disabled")
     # The stream's headers go out before the middleware sees the response.
-    return await ctx.poll.handle(
+    return await ctx.poll_2026.handle(
         request, stream_path(request, "/poll/"), extra_headers={"Resonate-Version": __version__}
     )
 
@@ -1329,7 +1334,7 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/poll/{path}",
         "Poll",
-        "Worker message stream (Server-Sent Events): /poll/<group>/<id>",
+        "2026-protocol worker message stream (Server-Sent Events): /poll/<group>/<id>",
         poll,
         params=(Param("path", "path", STRING, True, "'<group>/<id>'; the id may contain '/'"),),
         responses={200: EVENT_STREAM},

@@ -268,3 +268,89 @@ WHERE (expires_at - (ttl - ttl / 2)) <= $1
   AND ((expires_at - (ttl - ttl / 2)) < $1 OR ttl = 0)
 ORDER BY (expires_at - (ttl - ttl / 2)), resource_id
 LIMIT $2
+
+-- ---- the 2026-04-01 protocol (migration 006) ----
+
+-- name: select_tasks_2026
+SELECT id, state, version, target, pid, ttl, lease_at, retry_at, resumes, created_at, updated_at
+FROM tasks_2026
+
+-- name: insert_task_2026
+INSERT INTO tasks_2026 (id, state, version, target, pid, ttl, lease_at, retry_at, resumes,
+                        created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (id) DO NOTHING
+
+-- name: swap_task_2026
+UPDATE tasks_2026
+SET state = $1, version = $2, target = $3, pid = $4, ttl = $5, lease_at = $6, retry_at = $7,
+    resumes = $8, created_at = $9, updated_at = $10
+WHERE id = $11 AND state = $12 AND version = $13
+
+-- name: heartbeat_task_2026
+UPDATE tasks_2026 SET lease_at = $1 + ttl, updated_at = $1
+WHERE id = $2 AND version = $3 AND state = 'acquired' AND pid = $4
+
+-- name: insert_callback_2026
+-- As insert_callback: only on a promise still PENDING, holding a share lock on it until commit,
+-- so that a concurrent settlement either waits and fires it or came first (`pending` is 0).
+WITH pending AS (
+    SELECT 1 FROM promises WHERE id = $1 AND state = 1 FOR SHARE
+), inserted AS (
+    INSERT INTO callbacks_2026 (awaited, awaiter, created_at)
+    SELECT $1, $2, $3 FROM pending
+    ON CONFLICT (awaited, awaiter) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM pending) AS pending, (SELECT count(*) FROM inserted) AS inserted
+
+-- name: delete_callbacks_2026_of_awaiter
+DELETE FROM callbacks_2026 WHERE awaiter = $1
+
+-- name: insert_listener_2026
+WITH pending AS (
+    SELECT 1 FROM promises WHERE id = $1 AND state = 1 FOR SHARE
+), inserted AS (
+    INSERT INTO listeners_2026 (promise_id, address, created_at)
+    SELECT $1, $2, $3 FROM pending
+    ON CONFLICT (promise_id, address) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM pending) AS pending, (SELECT count(*) FROM inserted) AS inserted
+
+-- name: branch_promises
+SELECT sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout,
+       idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on
+FROM promises
+WHERE tags @> jsonb_build_object('resonate:branch', $1::text) AND id <> $2
+ORDER BY id
+
+-- name: due_tasks_2026
+UPDATE tasks_2026 SET retry_at = $1, updated_at = $2
+WHERE id IN (SELECT id FROM tasks_2026
+             WHERE retry_at <= $2 AND state = 'pending'
+             ORDER BY retry_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+RETURNING id, state, version, target, pid, ttl, lease_at, retry_at, resumes, created_at,
+          updated_at
+
+-- name: expire_leases_2026
+UPDATE tasks_2026
+SET state = 'pending', pid = NULL, ttl = NULL, lease_at = NULL, retry_at = $1, updated_at = $1
+WHERE id IN (SELECT id FROM tasks_2026
+             WHERE lease_at <= $1 AND state = 'acquired'
+             ORDER BY lease_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+
+-- name: take_unblocks_2026
+WITH taken AS (
+    DELETE FROM outbox_2026
+    WHERE seq IN (SELECT seq FROM outbox_2026 ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING seq, promise_id, address
+)
+SELECT t.address, p.sort_id, p.id, p.state, p.param_headers, p.param_data, p.value_headers,
+       p.value_data, p.timeout, p.idempotency_key_for_create, p.idempotency_key_for_complete,
+       p.tags, p.created_on, p.completed_on
+FROM taken AS t JOIN promises AS p ON p.id = t.promise_id
+ORDER BY t.seq
+
+-- name: count_tasks_2026
+SELECT state, count(*) FROM tasks_2026 GROUP BY state

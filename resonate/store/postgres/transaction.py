@@ -17,7 +17,8 @@ from resonate.core.promise import Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
 from resonate.core.search import PromiseIdQuery, PromiseQuery, ScheduleQuery, TaskQuery
 from resonate.core.task import Task, TaskState
-from resonate.store.base import Completion, Counts, Event
+from resonate.core.task2026 import Task2026
+from resonate.store.base import DEBUG_TABLES, Completion, Counts, Event
 from resonate.store.rows import (
     callback_from_row,
     callback_values,
@@ -29,6 +30,8 @@ from resonate.store.rows import (
     schedule_from_row,
     schedule_values,
     swap_task_values,
+    task_2026_from_row,
+    task_2026_values,
     task_from_row,
     task_values,
 )
@@ -207,7 +210,7 @@ class PostgresTransaction:
         )
         if row is None:
             return None
-        return Completion(promise_from_row(row[:13])[1], row[13], row[14])
+        return Completion(promise_from_row(row[:13])[1], row[13], row[14], row[15], row[16])
 
     async def search_promises(self, query: PromiseQuery) -> list[tuple[int, Promise]]:
         if has_nul(query.id, query.tags):
@@ -283,6 +286,87 @@ class PostgresTransaction:
             self.statements["list_callbacks"], query.promise_id, query.after_sort_id, query.limit
         )
         return [listed_callback_from_row(row) for row in rows]
+
+    # ---- the 2026-04-01 protocol --------------------------------------------------------------
+
+    async def get_task_2026(self, task_id: str) -> Task2026 | None:
+        if has_nul(task_id):
+            return None
+        row = await self._row(self.statements["select_tasks_2026"] + " WHERE id = $1", task_id)
+        return task_2026_from_row(row) if row else None
+
+    async def insert_task_2026(self, task: Task2026) -> bool:
+        inserted = await self._count(self.statements["insert_task_2026"], *task_2026_values(task))
+        return inserted == 1
+
+    async def swap_task_2026(self, old: Task2026, new: Task2026) -> bool:
+        values = task_2026_values(new)
+        swapped = await self._count(
+            self.statements["swap_task_2026"], *values[1:], old.id, old.state.value, old.version
+        )
+        return swapped == 1
+
+    async def search_tasks_2026(
+        self, state: str | None, after_id: str | None, limit: int
+    ) -> list[Task2026]:
+        if has_nul(after_id or ""):
+            return []
+        filters = Filters()
+        if state is not None:
+            filters.add(f"state = {filters.param(state)}")
+        if after_id is not None:
+            filters.add(f"id > {filters.param(after_id)}")
+        sql = (
+            f"{self.statements['select_tasks_2026']}{filters.where()}"
+            f" ORDER BY id LIMIT {filters.param(limit)}"
+        )
+        return [task_2026_from_row(row) for row in await self._rows(sql, *filters.params)]
+
+    async def heartbeat_task_2026(self, task_id: str, version: int, pid: str, now: int) -> bool:
+        if has_nul(task_id, pid):
+            return False
+        beaten = await self._count(
+            self.statements["heartbeat_task_2026"], now, task_id, version, pid
+        )
+        return beaten == 1
+
+    async def _insert_on_pending(self, statement: str, promise_id: str, *params: Any) -> bool:
+        row = await self._row(self.statements[statement], promise_id, *params)
+        assert row is not None
+        pending, inserted = row
+        if not pending:
+            raise RetryOperation(f"promise {promise_id} changed during registration")
+        return bool(inserted)
+
+    async def insert_callback_2026(self, awaited: str, awaiter: str, now: int) -> bool:
+        return await self._insert_on_pending("insert_callback_2026", awaited, awaiter, now)
+
+    async def delete_callbacks_2026_of_awaiter(self, awaiter: str) -> None:
+        await self.conn.execute(self.statements["delete_callbacks_2026_of_awaiter"], awaiter)
+
+    async def insert_listener_2026(self, promise_id: str, address: str, now: int) -> bool:
+        return await self._insert_on_pending("insert_listener_2026", promise_id, address, now)
+
+    async def branch_promises(self, branch: str, except_id: str) -> list[Promise]:
+        if has_nul(branch):
+            return []
+        rows = await self._rows(self.statements["branch_promises"], branch, except_id)
+        return [promise_from_row(row)[1] for row in rows]
+
+    async def due_tasks_2026(self, now: int, limit: int, next_retry_at: int) -> list[Task2026]:
+        rows = await self._rows(self.statements["due_tasks_2026"], next_retry_at, now, limit)
+        return [task_2026_from_row(row) for row in rows]
+
+    async def expire_leases_2026(self, now: int, limit: int) -> int:
+        return await self._count(self.statements["expire_leases_2026"], now, limit)
+
+    async def take_unblocks_2026(self, limit: int) -> list[tuple[str, Promise]]:
+        rows = await self._rows(self.statements["take_unblocks_2026"], limit)
+        return [(row[0], promise_from_row(row[1:])[1]) for row in rows]
+
+    async def count_tasks_2026(self) -> dict[str, int]:
+        rows = await self._rows(self.statements["count_tasks_2026"])
+        return {state: int(count) for state, count in rows}
 
     # ---- tasks --------------------------------------------------------------------------------
 
@@ -414,6 +498,21 @@ class PostgresTransaction:
         )
         return [schedule_from_row(row) for row in await self._rows(sql, *params)]
 
+    async def search_schedules_by_id(
+        self, promise_tags: dict[str, str], after_id: str | None, limit: int
+    ) -> list[Schedule]:
+        if has_nul(after_id or "", promise_tags):
+            return []
+        filters = Filters()
+        if after_id is not None:
+            filters.add(f"id > {filters.param(after_id)}")
+        filters.tags("promise_tags", promise_tags)
+        sql = (
+            f"{self.statements['select_schedules']}{filters.where()}"
+            f" ORDER BY id LIMIT {filters.param(limit)}"
+        )
+        return [schedule_from_row(row)[1] for row in await self._rows(sql, *filters.params)]
+
     async def due_schedules(self, now: int, limit: int) -> list[Schedule]:
         rows = await self._rows(self.statements["due_schedules"], now, limit)
         return [schedule_from_row(row)[1] for row in rows]
@@ -429,6 +528,16 @@ class PostgresTransaction:
             expected_next,
         )
         return advanced == 1
+
+    # ---- debug mode ----------------------------------------------------------------------------
+
+    async def debug_rows(self, table: str) -> list[tuple[object, ...]]:
+        if table not in DEBUG_TABLES:
+            raise ValueError(f"not a table: {table}")
+        return await self._rows(f"SELECT * FROM {table}")
+
+    async def debug_wipe(self) -> None:
+        await self.conn.execute(f"TRUNCATE {', '.join(DEBUG_TABLES)}")
 
     # ---- operator dashboard reads ---------------------------------------------------------------
 

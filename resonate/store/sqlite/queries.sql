@@ -244,3 +244,94 @@ WHERE (expires_at - (ttl - ttl / 2)) <= ?1
   AND ((expires_at - (ttl - ttl / 2)) < ?1 OR ttl = 0)
 ORDER BY (expires_at - (ttl - ttl / 2)), resource_id
 LIMIT ?2
+
+-- ---- the 2026-04-01 protocol (migration 006) ----
+
+-- name: select_tasks_2026
+SELECT id, state, version, target, pid, ttl, lease_at, retry_at, resumes, created_at, updated_at
+FROM tasks_2026
+
+-- name: insert_task_2026
+INSERT INTO tasks_2026 (id, state, version, target, pid, ttl, lease_at, retry_at, resumes,
+                        created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING
+
+-- name: swap_task_2026
+UPDATE tasks_2026
+SET state = ?, version = ?, target = ?, pid = ?, ttl = ?, lease_at = ?, retry_at = ?,
+    resumes = ?, created_at = ?, updated_at = ?
+WHERE id = ? AND state = ? AND version = ?
+
+-- name: heartbeat_task_2026
+UPDATE tasks_2026 SET lease_at = ? + ttl, updated_at = ?
+WHERE id = ? AND version = ? AND state = 'acquired' AND pid = ?
+
+-- name: insert_callback_2026
+INSERT INTO callbacks_2026 (awaited, awaiter, created_at) VALUES (?, ?, ?)
+ON CONFLICT (awaited, awaiter) DO NOTHING
+
+-- name: insert_listener_2026
+INSERT INTO listeners_2026 (promise_id, address, created_at) VALUES (?, ?, ?)
+ON CONFLICT (promise_id, address) DO NOTHING
+
+-- name: branch_promises
+-- The preload of a task: every promise of one branch, by id (idx_promises_branch).
+SELECT sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout,
+       idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on
+FROM promises
+WHERE json_extract(tags, '$."resonate:branch"') = ? AND id <> ?
+ORDER BY id
+
+-- name: fulfil_task_2026
+UPDATE tasks_2026
+SET state = 'fulfilled', pid = NULL, ttl = NULL, lease_at = NULL, retry_at = NULL,
+    updated_at = ?
+WHERE id = ? AND state <> 'fulfilled'
+
+-- name: delete_callbacks_2026_of_awaiter
+DELETE FROM callbacks_2026 WHERE awaiter = ?
+
+-- name: has_callbacks_2026
+SELECT 1 FROM callbacks_2026 WHERE awaited = ? LIMIT 1
+
+-- name: count_resumes_2026
+UPDATE tasks_2026 SET resumes = resumes + 1, updated_at = ?
+WHERE state IN ('pending', 'acquired', 'halted')
+  AND id IN (SELECT awaiter FROM callbacks_2026 WHERE awaited = ?)
+
+-- name: wake_tasks_2026
+UPDATE tasks_2026
+SET state = 'pending', retry_at = ?, resumes = resumes + 1, updated_at = ?
+WHERE state = 'suspended' AND id IN (SELECT awaiter FROM callbacks_2026 WHERE awaited = ?)
+
+-- name: delete_callbacks_2026_of_awaited
+DELETE FROM callbacks_2026 WHERE awaited = ?
+
+-- name: queue_unblocks_2026
+INSERT INTO outbox_2026 (promise_id, address, created_at)
+SELECT promise_id, address, ? FROM listeners_2026 WHERE promise_id = ?
+
+-- name: delete_listeners_2026
+DELETE FROM listeners_2026 WHERE promise_id = ?
+
+-- name: due_tasks_2026
+UPDATE tasks_2026 SET retry_at = ?, updated_at = ?
+WHERE id IN (SELECT id FROM tasks_2026
+             WHERE retry_at <= ? AND state = 'pending' ORDER BY retry_at LIMIT ?)
+RETURNING id, state, version, target, pid, ttl, lease_at, retry_at, resumes, created_at,
+          updated_at
+
+-- name: expire_leases_2026
+UPDATE tasks_2026
+SET state = 'pending', pid = NULL, ttl = NULL, lease_at = NULL, retry_at = ?, updated_at = ?
+WHERE id IN (SELECT id FROM tasks_2026
+             WHERE lease_at <= ? AND state = 'acquired' ORDER BY lease_at LIMIT ?)
+
+-- name: take_unblocks_2026
+DELETE FROM outbox_2026
+WHERE seq IN (SELECT seq FROM outbox_2026 ORDER BY seq LIMIT ?)
+RETURNING promise_id, address
+
+-- name: count_tasks_2026
+SELECT state, count(*) FROM tasks_2026 GROUP BY state

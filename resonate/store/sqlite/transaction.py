@@ -22,7 +22,8 @@ from resonate.core.search import (
     glob_pattern,
 )
 from resonate.core.task import Task, TaskState
-from resonate.store.base import Completion, Counts, Event
+from resonate.core.task2026 import TARGET_TAG, Task2026
+from resonate.store.base import DEBUG_TABLES, Completion, Counts, Event
 from resonate.store.rows import (
     callback_from_row,
     callback_values,
@@ -34,6 +35,8 @@ from resonate.store.rows import (
     schedule_from_row,
     schedule_values,
     swap_task_values,
+    task_2026_from_row,
+    task_2026_values,
     task_from_row,
     task_values,
 )
@@ -131,7 +134,109 @@ class SqliteTransaction:
             self.statements["tasks_from_callbacks"], (now, promise_id)
         ).rowcount
         self.conn.execute(self.statements["delete_callbacks"], (promise_id,))
-        return Completion(promise_from_row(row)[1], completed, created)
+        promise = promise_from_row(row)[1]
+        woken, unblocks = self._cascade_2026(promise, now)
+        return Completion(promise, completed, created, woken, unblocks)
+
+    def _cascade_2026(self, promise: Promise, now: int) -> tuple[int, int]:
+        """The 2026 steps of a completion (protocol-2026.md §5); (tasks woken, unblocks)."""
+        run = self.conn.execute
+        statements = self.statements
+        if TARGET_TAG in promise.tags:
+            run(statements["fulfil_task_2026"], (now, promise.id))
+            run(statements["delete_callbacks_2026_of_awaiter"], (promise.id,))
+        # Resumes are counted first: a task woken below is pending and must not count twice.
+        woken = 0
+        if run(statements["has_callbacks_2026"], (promise.id,)).fetchone() is not None:
+            run(statements["count_resumes_2026"], (now, promise.id))
+            woken = run(statements["wake_tasks_2026"], (now, now, promise.id)).rowcount
+            run(statements["delete_callbacks_2026_of_awaited"], (promise.id,))
+        unblocks = run(statements["queue_unblocks_2026"], (now, promise.id)).rowcount
+        if unblocks:
+            run(statements["delete_listeners_2026"], (promise.id,))
+        return woken, unblocks
+
+    # ---- the 2026-04-01 protocol ----
+
+    async def get_task_2026(self, task_id: str) -> Task2026 | None:
+        row = self.conn.execute(
+            self.statements["select_tasks_2026"] + " WHERE id = ?", (task_id,)
+        ).fetchone()
+        return task_2026_from_row(row) if row else None
+
+    async def insert_task_2026(self, task: Task2026) -> bool:
+        cursor = self.conn.execute(self.statements["insert_task_2026"], task_2026_values(task))
+        return cursor.rowcount == 1
+
+    async def swap_task_2026(self, old: Task2026, new: Task2026) -> bool:
+        values = task_2026_values(new)
+        cursor = self.conn.execute(
+            self.statements["swap_task_2026"], (*values[1:], old.id, old.state.value, old.version)
+        )
+        return cursor.rowcount == 1
+
+    async def search_tasks_2026(
+        self, state: str | None, after_id: str | None, limit: int
+    ) -> list[Task2026]:
+        where: list[str] = []
+        params: list[Any] = []
+        if state is not None:
+            where.append("state = ?")
+            params.append(state)
+        if after_id is not None:
+            where.append("id > ?")
+            params.append(after_id)
+        sql = self.statements["select_tasks_2026"]
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self.conn.execute(sql + " ORDER BY id LIMIT ?", [*params, limit])
+        return [task_2026_from_row(row) for row in rows]
+
+    async def heartbeat_task_2026(self, task_id: str, version: int, pid: str, now: int) -> bool:
+        cursor = self.conn.execute(
+            self.statements["heartbeat_task_2026"], (now, now, task_id, version, pid)
+        )
+        return cursor.rowcount == 1
+
+    async def insert_callback_2026(self, awaited: str, awaiter: str, now: int) -> bool:
+        cursor = self.conn.execute(self.statements["insert_callback_2026"], (awaited, awaiter, now))
+        return cursor.rowcount == 1
+
+    async def delete_callbacks_2026_of_awaiter(self, awaiter: str) -> None:
+        self.conn.execute(self.statements["delete_callbacks_2026_of_awaiter"], (awaiter,))
+
+    async def insert_listener_2026(self, promise_id: str, address: str, now: int) -> bool:
+        cursor = self.conn.execute(
+            self.statements["insert_listener_2026"], (promise_id, address, now)
+        )
+        return cursor.rowcount == 1
+
+    async def branch_promises(self, branch: str, except_id: str) -> list[Promise]:
+        rows = self.conn.execute(self.statements["branch_promises"], (branch, except_id))
+        return [promise_from_row(row)[1] for row in rows]
+
+    async def due_tasks_2026(self, now: int, limit: int, next_retry_at: int) -> list[Task2026]:
+        rows = self.conn.execute(
+            self.statements["due_tasks_2026"], (next_retry_at, now, now, limit)
+        ).fetchall()
+        return [task_2026_from_row(row) for row in rows]
+
+    async def expire_leases_2026(self, now: int, limit: int) -> int:
+        cursor = self.conn.execute(self.statements["expire_leases_2026"], (now, now, now, limit))
+        return cursor.rowcount
+
+    async def take_unblocks_2026(self, limit: int) -> list[tuple[str, Promise]]:
+        taken = self.conn.execute(self.statements["take_unblocks_2026"], (limit,)).fetchall()
+        unblocks = []
+        for promise_id, address in taken:
+            promise = await self.get_promise(promise_id)
+            if promise is not None:
+                unblocks.append((address, promise))
+        return unblocks
+
+    async def count_tasks_2026(self) -> dict[str, int]:
+        rows = self.conn.execute(self.statements["count_tasks_2026"])
+        return {state: int(count) for state, count in rows}
 
     def _filters(self, query: PromiseQuery) -> tuple[list[str], list[Any]]:
         where: list[str] = []
@@ -320,6 +425,23 @@ class SqliteTransaction:
         )
         return [schedule_from_row(row) for row in rows]
 
+    async def search_schedules_by_id(
+        self, promise_tags: dict[str, str], after_id: str | None, limit: int
+    ) -> list[Schedule]:
+        where: list[str] = []
+        params: list[Any] = []
+        if after_id is not None:
+            where.append("id > ?")
+            params.append(after_id)
+        for key, value in promise_tags.items():
+            where.append(_tag_filter("schedules", "promise_tags"))
+            params.extend((key, value))
+        sql = self.statements["select_schedules"]
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self.conn.execute(sql + " ORDER BY id LIMIT ?", [*params, limit])
+        return [schedule_from_row(row)[1] for row in rows]
+
     async def due_schedules(self, now: int, limit: int) -> list[Schedule]:
         sql = (
             self.statements["select_schedules"]
@@ -335,6 +457,17 @@ class SqliteTransaction:
             (last_run_time, next_run_time, schedule_id, expected_next),
         )
         return cursor.rowcount == 1
+
+    # ---- debug mode ----------------------------------------------------------------------------
+
+    async def debug_rows(self, table: str) -> list[tuple[object, ...]]:
+        if table not in DEBUG_TABLES:
+            raise ValueError(f"not a table: {table}")
+        return [tuple(row) for row in self.conn.execute(f"SELECT * FROM {table}")]
+
+    async def debug_wipe(self) -> None:
+        for table in DEBUG_TABLES:
+            self.conn.execute(f"DELETE FROM {table}")
 
     # ---- operator dashboard reads ---------------------------------------------------------------
 

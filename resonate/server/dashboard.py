@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 from resonate.core.clock import Clock
 from resonate.core.lock import Lock
@@ -65,7 +66,7 @@ class CountsCache:
         try:
             now = clock.now_ms()
             started = time.perf_counter()
-            counts = await store.read(lambda tx: tx.count_records(now))
+            counts = await store.read(partial(_count_all, now=now))
             took_ms = (time.perf_counter() - started) * 1000
             snapshot = CountSnapshot(counts, now)
             self._snapshot = snapshot
@@ -73,6 +74,11 @@ class CountsCache:
             return snapshot
         finally:
             self._counting = None
+
+
+async def _count_all(tx: Transaction, now: int) -> Counts:
+    counts = await tx.count_records(now)
+    return replace(counts, tasks_2026=await tx.count_tasks_2026())
 
 
 # ---- stuck work (GET /stuck) --------------------------------------------------------------------

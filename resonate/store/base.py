@@ -13,7 +13,7 @@ synchronously inside its writer thread, where nothing else may suspend.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from resonate.core.callback import Callback, CallbackQuery
@@ -56,6 +56,7 @@ class Counts:
     tasks: dict[TaskState, int]
     schedules: int
     locks: int
+    tasks_2026: dict[str, int] = field(default_factory=dict)  # 2026-protocol tasks by state
 
 
 class Transaction(Protocol):

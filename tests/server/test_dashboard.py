@@ -20,6 +20,7 @@ from tests.support.sse import Worker
 HOUR = 3_600_000
 PROMISE_STATES = ["PENDING", "RESOLVED", "REJECTED", "REJECTED_CANCELED", "REJECTED_TIMEDOUT"]
 TASK_STATES = ["INIT", "ENQUEUED", "CLAIMED", "COMPLETED", "TIMEDOUT"]
+TASK_2026_STATES = ["pending", "acquired", "suspended", "halted", "fulfilled"]
 
 
 @pytest.fixture
@@ -113,9 +114,32 @@ async def test_stats_of_an_empty_store_name_every_state(fresh, store_kind):
         "countedAt": START_MS + 1234,
         "promises": counts(PROMISE_STATES),
         "tasks": counts(TASK_STATES),
+        "tasks2026": counts(TASK_2026_STATES),
         "schedules": 0,
         "locks": 0,
     }
+
+
+async def test_2026_task_counts(fresh):
+    """The 2026 protocol's tasks are counted by their own (lower-case) states."""
+
+    async def envelope(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        body = {"kind": kind, "head": {"corrId": "c", "version": "2026-04-01"}, "data": data}
+        response = await fresh.client.post("/", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()["data"]
+
+    target = {"resonate:target": "poll://any@g"}
+    for name in ("p1", "p2"):
+        await envelope("promise.create", {"id": name, "timeoutAt": START_MS + HOUR, "tags": target})
+    action = {"kind": "promise.create", "data": {"id": "a1", "timeoutAt": START_MS + HOUR}}
+    action["data"]["tags"] = target
+    await envelope("task.create", {"pid": "w", "ttl": HOUR, "action": action})
+    await envelope("task.halt", {"id": "p2"})
+    fresh.clock.advance(2000)  # past the counts cache
+    assert (await stats(fresh))["tasks2026"] == counts(
+        TASK_2026_STATES, pending=1, acquired=1, halted=1
+    )
 
 
 async def test_promise_counts_follow_every_transition(fresh):

@@ -9,6 +9,7 @@ from resonate.core.errors import Code
 from resonate.core.promise import PromiseState
 from resonate.core.schema import VALUE_SCHEMA, to_openapi
 from resonate.core.task import TaskState
+from resonate.core.task2026 import Task2026State
 from resonate.server.http.routes import ANY_JSON, EMPTY, EVENT_STREAM, Route
 
 INT64 = {"type": "integer", "format": "int64"}
@@ -285,6 +286,7 @@ COMPONENTS: dict[str, Any] = {
             "countedAt",
             "promises",
             "tasks",
+            "tasks2026",
             "schedules",
             "locks",
         ],
@@ -301,6 +303,11 @@ COMPONENTS: dict[str, Any] = {
             "tasks": {
                 "$ref": "#/components/schemas/StateCounts",
                 "propertyNames": {"enum": [s.name for s in TaskState]},
+            },
+            "tasks2026": {
+                "$ref": "#/components/schemas/StateCounts",
+                "propertyNames": {"enum": [s.value for s in Task2026State]},
+                "description": "Tasks of the 2026-04-01 protocol by state",
             },
             "schedules": INT64,
             "locks": {**INT64, "description": "Locks held (not expired) at countedAt"},

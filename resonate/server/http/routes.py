@@ -39,6 +39,7 @@ from resonate.core.search import (
     task_query_from_cursor,
 )
 from resonate.core.task import TaskState
+from resonate.core.task2026 import Task2026State
 from resonate.server import callbacks, dashboard, locks, promises, schedules, tasks
 from resonate.server.delivery.poll import PollHub, stream_path
 from resonate.server.envelope import handle_envelope
@@ -639,6 +640,7 @@ async def read_stats(ctx: Context, request: web.Request) -> web.Response:
             "countedAt": snapshot.counted_at,
             "promises": {state.name: counts.promises.get(state, 0) for state in PromiseState},
             "tasks": {state.name: counts.tasks.get(state, 0) for state in TaskState},
+            "tasks2026": {s.value: counts.tasks_2026.get(s.value, 0) for s in Task2026State},
             "schedules": counts.schedules,
             "locks": counts.locks,
         },

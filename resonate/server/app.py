@@ -172,6 +172,7 @@ class Server:
             keep_alive_ms=config["aio.poll.keepAlive"],
             metrics=self.metrics,
             name="poll_2026",
+            shared_ids=True,
         )
         base_url = config.system_url()
         self.context = Context(

@@ -324,14 +324,14 @@ async def fence_settle(
     task, promise = await _task(tx, task_id, now)
     _check_fence(task, version)
     assert promise is not None
-    loaded = await preload(tx, promise)
     try:
         outcome = await promises.complete_promise(tx, clock, settle.command())
     except ResonateError as error:
         if error.code is Code.PROMISE_NOT_FOUND:
-            return Fenced(404, None, loaded)
+            return Fenced(404, None, await preload(tx, promise))
         raise
-    return Fenced(200, outcome.promise, loaded)
+    # After the settle: the preload shows the child as it now is.
+    return Fenced(200, outcome.promise, await preload(tx, promise))
 
 
 def _check_fence(task: Task2026, version: int) -> None:

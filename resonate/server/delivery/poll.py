@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 from collections import deque
@@ -82,6 +83,7 @@ class _Connection:
     group: str
     id: str
     request: web.Request
+    key: str = ""  # its key in the group: the id, or a unique key where ids may repeat
     buffer: deque[bytes] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
@@ -120,8 +122,13 @@ class PollHub:
         ttc_ms: int = 60000,
         metrics: Metrics | None = None,
         name: str = "poll",
+        shared_ids: bool = False,
     ) -> None:
         self.name = name  # the metrics label; the 2026 protocol's hub is "poll_2026"
+        # REST: a new stream with the id of an open one replaces it (§5.3). The 2026 protocol:
+        # several streams may share an id; a message for the id goes to the first one open.
+        self.shared_ids = shared_ids
+        self._keys = itertools.count()
         self.buffer_size = buffer_size
         self.max_connections = max_connections
         self.keep_alive_ms = keep_alive_ms
@@ -147,15 +154,22 @@ class PollHub:
 
     def connections(self, group: str) -> list[str]:
         """Ids of the open connections of ``group``."""
-        return list(self._groups.get(group, ()))
+        return [connection.id for connection in self._groups.get(group, {}).values()]
 
     def groups(self) -> dict[str, list[str]]:
         return {group: list(members) for group, members in self._groups.items()}
 
     def buffered(self, group: str, connection_id: str) -> int:
         """Messages waiting in the buffer of connection (group, id); 0 when not open."""
-        connection = self._groups.get(group, {}).get(connection_id)
+        connection = self._by_id(self._groups.get(group, {}), connection_id)
         return len(connection.buffer) if connection is not None else 0
+
+    def _by_id(self, members: dict[str, _Connection], wanted_id: str) -> _Connection | None:
+        """The connection of that id; where ids may repeat, the first opened that has room."""
+        if not self.shared_ids:
+            return members.get(wanted_id)
+        same = [c for c in members.values() if c.id == wanted_id]
+        return next((c for c in same if self._has_room(c)), same[0] if same else None)
 
     # -- delivery ------------------------------------------------------------------------
 
@@ -179,7 +193,7 @@ class PollHub:
         self, members: dict[str, _Connection], wanted_id: str | None, cast: str
     ) -> _Connection | None:
         if wanted_id is not None:
-            exact = members.get(wanted_id)
+            exact = self._by_id(members, wanted_id)
             if exact is not None and self._has_room(exact):
                 return exact
         if cast == "uni":
@@ -216,7 +230,7 @@ class PollHub:
             await response.prepare(request)  # headers go out at once, before any event
         except ConnectionError:
             return response
-        replacing = connection_id in self._groups.get(group, ())
+        replacing = not self.shared_ids and connection_id in self._groups.get(group, ())
         if self._closed or (self._count >= self.max_connections and not replacing):
             # The worker reconnects after its back-off; a non-2xx would stop it for good.
             await self._finish(response)
@@ -231,17 +245,18 @@ class PollHub:
         return response
 
     def _open(self, group: str, connection_id: str, request: web.Request) -> _Connection:
-        connection = _Connection(group, connection_id, request)
+        key = f"{connection_id}#{next(self._keys)}" if self.shared_ids else connection_id
+        connection = _Connection(group, connection_id, request, key)
         members = self._groups.setdefault(group, {})
-        previous = members.get(connection_id)
+        previous = members.get(key)
         if previous is not None:
             # Replacement (§5.3): the old stream ends cleanly, its undelivered messages move.
             connection.buffer.extend(previous.buffer)
             previous.buffer.clear()
             previous.end()
-            del members[connection_id]
+            del members[key]
             self._count -= 1
-        members[connection_id] = connection
+        members[key] = connection
         self._count += 1
         self._streams.add(connection)
         self._publish(group)
@@ -253,9 +268,9 @@ class PollHub:
         """Take ``connection`` out of its group (no more deliveries) and tell its handler."""
         connection.end(peer_gone=peer_gone)
         members = self._groups.get(connection.group)
-        if members is None or members.get(connection.id) is not connection:
+        if members is None or members.get(connection.key) is not connection:
             return
-        del members[connection.id]
+        del members[connection.key]
         if not members:
             del self._groups[connection.group]
         self._count -= 1

@@ -40,10 +40,21 @@ class Redirect(Exception):
         self.data = data
 
 
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= INT64_MAX:
-        raise bad_request(f"Invalid '{name}' field — must be an integer ≥ {minimum}")
+# A lease is now + ttl: a ttl up to 2^53 - 1 ms (JavaScript's largest exact integer, some
+# 285,000 years) keeps it within 64 bits.
+MAX_TTL = 2**53 - 1
+
+
+def _int(name: str, value: Any, minimum: int, maximum: int = INT64_MAX) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise bad_request(
+            f"Invalid '{name}' field — must be an integer from {minimum} to {maximum}"
+        )
     return value
+
+
+def _ttl(data: dict[str, Any]) -> int:
+    return _int("ttl", data.get("ttl"), 1, MAX_TTL)
 
 
 def _action(value: Any, kinds: tuple[str, ...], name: str = "action") -> tuple[str, dict[str, Any]]:
@@ -80,7 +91,7 @@ async def create(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
     if DELAY_TAG in tags:
         raise bad_request(f"Invalid 'action' field — its tags must not include '{DELAY_TAG}'")
     pid = _pid(data)
-    ttl = _int("ttl", data.get("ttl"), 1)
+    ttl = _ttl(data)
     held = await ctx.store.run(
         partial(tasks2026.create_task, clock=ctx.clock, request=request, pid=pid, ttl=ttl)
     )
@@ -94,7 +105,7 @@ def _id_version(data: dict[str, Any]) -> tuple[str, int]:
 async def acquire(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
     task_id, version = _id_version(data)
     pid = _pid(data)
-    ttl = _int("ttl", data.get("ttl"), 1)
+    ttl = _ttl(data)
     held = await ctx.store.run(
         partial(
             tasks2026.acquire_task,

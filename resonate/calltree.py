@@ -1,10 +1,15 @@
 """The call graph under a root promise, shared by `resonate tree` and the TUI's detail view.
 
-Two ways to find the graph, because SDKs differ:
+Three ways to find the graph, because SDKs differ:
 
 - by tags: SDKs that tag each promise with `resonate:root` and `resonate:parent` are found with
   the search `id=*, tags[resonate:root]=<root>`; a child with `resonate:scope=global` is the root
   of its own invocation, whose promises are searched for in turn;
+- by origin: the SDKs of the 2026-04-01 protocol tag every promise of a workflow, remote
+  children and theirs included, with `resonate:origin` (the root's id) and `resonate:parent`,
+  so one search `id=*, tags[resonate:origin]=<origin>` finds the whole graph (the REST search
+  sees every promise, whichever protocol created it); asked for a promise below the origin,
+  the walk keeps the part of that graph under it;
 - by ids: the Python SDK (0.4.x) names the children of `p` `p.1`, `p.2`, … and sets neither tag,
   so when the tag search finds nothing below the root, the search `<root>.*` is nested by id.
 
@@ -27,6 +32,10 @@ PARENT_TAG = "resonate:parent"
 SCOPE_TAG = "resonate:scope"
 TIMER_TAG = "resonate:timeout"
 INVOKE_TAG = "resonate:invoke"
+# The 2026-04-01 protocol's names (protocol-2026.md §4.4).
+ORIGIN_TAG = "resonate:origin"
+TIMER_2026_TAG = "resonate:timer"
+TARGET_TAG = "resonate:target"
 # The timeout the Python SDK gives promises that never time out (its `sys.maxsize`).
 INT64_MAX = 9_223_372_036_854_775_807
 
@@ -96,22 +105,24 @@ def is_sdk_local_step(promise: JsonObject) -> bool:
 def label(promise: JsonObject) -> str:
     """How a promise shows in a call tree, from what the SDKs store:
 
-    - `(sleep)`: a durable sleep (`resonate:timeout`);
-    - `(rpc f)` / `(run f)`: a remote or local call by `resonate:scope` (the TypeScript SDK);
-    - `(rpc f)`: a promise routed to a worker (`resonate:invoke`): the Python SDK's remote
-      calls (`ctx.rfc`/`ctx.rfi`), `resonate invoke` and an SDK's top-level `run`/`rpc`;
+    - `(sleep)`: a durable sleep (`resonate:timeout`; `resonate:timer=true` in 2026);
+    - `(rpc f)` / `(run f)`: a remote or local call by `resonate:scope` (the TypeScript SDK,
+      and every SDK of the 2026 protocol);
+    - `(rpc f)`: a promise routed to a worker (`resonate:invoke`; `resonate:target` in 2026):
+      the Python SDK's remote calls (`ctx.rfc`/`ctx.rfi`), `resonate invoke` and an SDK's
+      top-level `run`/`rpc`;
     - `(run)`: a Python SDK local step, which stores no function name (`is_sdk_local_step`);
     - `f`: the function of any other param an SDK would decode; else nothing.
     """
     tags = promise.get("tags") or {}
     func = promise_function(promise)
-    if tags.get(TIMER_TAG):
+    if tags.get(TIMER_TAG) or tags.get(TIMER_2026_TAG) == "true":
         return "(sleep)"
     scope = tags.get(SCOPE_TAG)
     if scope in ("global", "local"):
         kind = "rpc" if scope == "global" else "run"
         return f"({kind} {func})" if func else f"({kind})"
-    if tags.get(INVOKE_TAG):
+    if tags.get(INVOKE_TAG) or tags.get(TARGET_TAG):
         return f"(rpc {func})" if func else "(rpc)"
     if func:
         return func
@@ -178,6 +189,43 @@ def graph_by_tags(root: JsonObject) -> Generator[Search, list[JsonObject], Node 
     return _build(root, parent_of, found)
 
 
+def graph_by_origin(root: JsonObject) -> Generator[Search, list[JsonObject], Node | None]:
+    """The graph from `resonate:origin`/`resonate:parent` tags (the 2026 protocol), or None when
+    no other promise has the origin. Below the origin, only the promises under `root` count."""
+    root_id = str(root["id"])
+    tags = root.get("tags") or {}
+    origin = tags.get(ORIGIN_TAG)
+    if not isinstance(origin, str) or not origin:
+        origin = root_id
+    found: dict[str, JsonObject] = {}
+    parent_of: dict[str, str] = {}
+    for promise in (yield Search("*", {ORIGIN_TAG: origin})):
+        promise_id = str(promise["id"])
+        if promise_id == root_id:
+            continue
+        found[promise_id] = promise
+        parent = (promise.get("tags") or {}).get(PARENT_TAG)
+        if isinstance(parent, str) and parent and parent != promise_id:
+            parent_of[promise_id] = parent
+    if origin != root_id:
+        found = {key: promise for key, promise in found.items() if _under(key, root_id, parent_of)}
+    if not found:
+        return None
+    return _build(root, parent_of, found)
+
+
+def _under(promise_id: str, ancestor: str, parent_of: dict[str, str]) -> bool:
+    """Whether following `parent_of` from `promise_id` reaches `ancestor` (cycles end it)."""
+    seen = {promise_id}
+    current = parent_of.get(promise_id)
+    while current is not None and current not in seen:
+        if current == ancestor:
+            return True
+        seen.add(current)
+        current = parent_of.get(current)
+    return False
+
+
 def graph_by_ids(root: JsonObject) -> Walk:
     """The graph from ids: `<parent>.<n>` is a child of `<parent>`."""
     root_id = str(root["id"])
@@ -198,10 +246,13 @@ def graph_by_ids(root: JsonObject) -> Walk:
 
 
 def call_graph(root: JsonObject) -> Walk:
-    """The graph under `root` (a promise object): by tags, else by ids."""
+    """The graph under `root` (a promise object): by tags, else by origin, else by ids."""
     tagged = yield from graph_by_tags(root)
     if tagged is not None:
         return tagged
+    by_origin = yield from graph_by_origin(root)
+    if by_origin is not None:
+        return by_origin
     return (yield from graph_by_ids(root))
 
 

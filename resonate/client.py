@@ -15,7 +15,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
@@ -31,6 +33,13 @@ JsonObject = dict[str, Any]
 CompletionState = Literal["RESOLVED", "REJECTED", "REJECTED_CANCELED"]
 SearchState = Literal["pending", "resolved", "rejected"]
 TaskSearchState = Literal["init", "enqueued", "claimed", "completed", "timedout"]
+# The 2026-04-01 protocol (protocol-2026.md): its version string and its task states (§4.1).
+PROTOCOL_2026 = "2026-04-01"
+Task2026State = Literal["pending", "acquired", "suspended", "halted", "fulfilled"]
+REST_TASK_STATES: tuple[str, ...] = ("init", "enqueued", "claimed", "completed", "timedout")
+TASK_2026_STATES: tuple[str, ...] = ("pending", "acquired", "suspended", "halted", "fulfilled")
+# Which task model a task search reads: the REST tasks, the 2026 tasks, or both.
+TaskProtocol = Literal["all", "rest", "2026"]
 # A recv: a logical name or URL (`default`, `poll://any@group`, `http://…`), or a physical
 # `{"type": …, "data": …}` object (http-api.md §4.5).
 Recv = str | Mapping[str, Any]
@@ -142,6 +151,8 @@ class ApiRequest:
     params: tuple[tuple[str, str], ...] = ()
     headers: dict[str, str] = field(default_factory=dict)
     json: JsonObject | None = None
+    # A 2026-04-01 envelope (`POST /`): its answer is read by `parse_envelope_response`.
+    envelope: bool = False
 
 
 # The request for one page of a search, given the cursor to continue from (None: the first).
@@ -324,6 +335,225 @@ def heartbeat_tasks_request(process_id: str) -> ApiRequest:
     return ApiRequest("POST", "/tasks/heartbeat", json={"processId": process_id})
 
 
+# --- the 2026-04-01 protocol (protocol-2026.md §2, §3.2) ----------------------------------------
+
+
+def envelope_request(kind: str, data: Mapping[str, Any]) -> ApiRequest:
+    """One envelope `{kind, head: {corrId, version}, data}` for `POST /`, with a fresh corrId.
+
+    The credentials travel in the `Authorization` header, as for every other request (the
+    server reads a bearer token there when `head.auth` is absent, and Basic credentials)."""
+    body: JsonObject = {
+        "kind": kind,
+        "head": {"corrId": uuid.uuid4().hex, "version": PROTOCOL_2026},
+        "data": dict(data),
+    }
+    return ApiRequest("POST", "/", json=body, envelope=True)
+
+
+def get_task_2026_request(task_id: str) -> ApiRequest:
+    return envelope_request("task.get", {"id": task_id})
+
+
+def search_tasks_2026_request(
+    state: Task2026State | None = None, limit: int | None = None, cursor: str | None = None
+) -> ApiRequest:
+    """One page of `task.search`, in id order; `cursor` is the last id of the previous page.
+    Unlike a REST cursor it does not carry the filters: send the same `state` with it."""
+    data: JsonObject = {}
+    if state:
+        data["state"] = state
+    if limit is not None:
+        data["limit"] = limit
+    if cursor:
+        data["cursor"] = cursor
+    return envelope_request("task.search", data)
+
+
+def as_2026_record(record: Mapping[str, Any]) -> JsonObject:
+    """A 2026 record as the operator tools show it: as stored, plus `"protocol": "2026-04-01"`
+    (REST records have no `protocol` key)."""
+    return {**record, "protocol": PROTOCOL_2026}
+
+
+def is_2026_record(record: Mapping[str, Any]) -> bool:
+    return record.get("protocol") == PROTOCOL_2026
+
+
+# --- both task models in one search ---
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQuery:
+    """A search over the REST tasks and the 2026 tasks (`resonate tasks search`, the TUI).
+
+    The 2026 `task.search` filters by state only: the id pattern, the process (`pid`, set while
+    acquired) and the root promise (the task id is the root or starts with `<root>:` or
+    `<root>.`) are applied to its pages here, so a page can hold fewer than `limit` 2026 tasks.
+    A REST state reads only REST tasks, a 2026 state only 2026 tasks."""
+
+    pattern: str = "*"
+    state: str | None = None
+    process_id: str | None = None
+    root_promise_id: str | None = None
+    protocol: TaskProtocol = "all"
+    limit: int | None = None
+
+    @property
+    def reads_rest(self) -> bool:
+        return self.protocol != "2026" and self.state not in TASK_2026_STATES
+
+    @property
+    def reads_2026(self) -> bool:
+        return self.protocol != "rest" and self.state not in REST_TASK_STATES
+
+    @property
+    def filters_2026(self) -> bool:
+        """Whether 2026 pages are filtered here (what `task.search` cannot filter)."""
+        return self.pattern not in ("", "*") or bool(self.process_id or self.root_promise_id)
+
+    def matches_2026(self, task: Mapping[str, Any]) -> bool:
+        task_id = str(task.get("id", ""))
+        if self.pattern not in ("", "*") and not _wildcard(self.pattern).fullmatch(task_id):
+            return False
+        if self.process_id and task.get("pid") != self.process_id:
+            return False
+        root = self.root_promise_id
+        return not root or task_id == root or task_id.startswith((root + ":", root + "."))
+
+    def state_2026(self) -> Task2026State | None:
+        if self.state in TASK_2026_STATES:
+            state: Any = self.state
+            return state  # type: ignore[no-any-return]
+        # Only an acquired task has a pid: let the server drop the others.
+        return "acquired" if self.process_id else None
+
+
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+# A cursor of a search over both models. REST cursors are base64url and never hold a `.`;
+# ours is `2026.<base64url JSON>` with the REST cursor (if REST has more), the last 2026 id and
+# the query (2026 cursors do not carry the filters). A plain REST cursor continues REST only.
+TASK_CURSOR_PREFIX = "2026."
+
+
+def _encode_task_cursor(query: TaskQuery, rest: str | None, after: str | None) -> str | None:
+    if after is None:
+        return rest
+    document = {
+        "rest": rest,
+        "after": after,
+        "pattern": query.pattern,
+        "state": query.state,
+        "processId": query.process_id,
+        "root": query.root_promise_id,
+        "limit": query.limit,
+    }
+    text = json.dumps(document, separators=(",", ":")).encode()
+    return TASK_CURSOR_PREFIX + base64.urlsafe_b64encode(text).decode("ascii").rstrip("=")
+
+
+def decode_task_cursor(cursor: str) -> tuple[TaskQuery, str | None, str]:
+    """A cursor of `task_page` that continues 2026 tasks: the query, the REST cursor, the last
+    2026 id. ValueError when it is not one (a cursor without the prefix is a REST cursor)."""
+    try:
+        encoded = cursor[len(TASK_CURSOR_PREFIX) :]
+        document = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+        if not isinstance(document, dict) or not isinstance(document.get("after"), str):
+            raise ValueError("not a task cursor")
+        query = TaskQuery(
+            pattern=str(document.get("pattern") or "*"),
+            state=document.get("state") or None,
+            process_id=document.get("processId") or None,
+            root_promise_id=document.get("root") or None,
+            limit=document.get("limit") if isinstance(document.get("limit"), int) else None,
+        )
+    except (binascii.Error, UnicodeError, ValueError) as error:
+        raise ValueError(f"invalid cursor: {cursor!r}") from error
+    rest = document.get("rest")
+    return query, rest if isinstance(rest, str) and rest else None, document["after"]
+
+
+TaskPageWalk = Generator[ApiRequest, Any, JsonObject]
+# The page size of `task.search` when the CLI filters its pages (its largest `limit`), and
+# how many 2026 tasks a page shows without `limit` (the server's default).
+_MAX_2026_LIMIT = 1000
+_DEFAULT_2026_LIMIT = 100
+
+
+def _task_2026_matches(
+    query: TaskQuery, after: str | None
+) -> Generator[ApiRequest, Any, tuple[list[JsonObject], str | None]]:
+    """Up to `limit` 2026 tasks after `after`, and the cursor to continue (None: no more).
+
+    Without client-side filters this is one `task.search` page; with them, pages of the
+    largest size are read until `limit` tasks match or the last page, so that a search with
+    no match ends without a cursor instead of offering empty pages."""
+    if not query.filters_2026:
+        body = yield search_tasks_2026_request(query.state_2026(), query.limit, after)
+        return page_items(body, "tasks"), body.get("cursor") or None
+    wanted = query.limit or _DEFAULT_2026_LIMIT
+    kept: list[JsonObject] = []
+    while True:
+        body = yield search_tasks_2026_request(query.state_2026(), _MAX_2026_LIMIT, after)
+        items = page_items(body, "tasks")
+        more = body.get("cursor") or None
+        for index, task in enumerate(items):
+            if not query.matches_2026(task):
+                continue
+            kept.append(task)
+            if len(kept) == wanted:
+                last = index == len(items) - 1 and more is None
+                return kept, None if last else str(task.get("id", ""))
+        if more is None:
+            return kept, None
+        after = more
+
+
+def task_page(query: TaskQuery, cursor: str | None = None) -> TaskPageWalk:
+    """One page of a search over both task models, written without I/O: it yields the requests
+    it needs (REST and envelope) and receives their answers' bodies; it returns the page
+    `{"cursor": str | None, "tasks": [...]}`: REST tasks as the REST API returns them (newest
+    first), then 2026 tasks in id order, each with `"protocol": "2026-04-01"`.
+
+    With a cursor, the cursor alone says what to read (as for REST searches): a REST cursor
+    the next REST page, ours the next pages of each model that has more."""
+    rest_cursor: str | None = None
+    after: str | None = None
+    read_rest, read_2026 = query.reads_rest, query.reads_2026
+    if cursor and cursor.startswith(TASK_CURSOR_PREFIX):
+        query, rest_cursor, after = decode_task_cursor(cursor)
+        read_rest, read_2026 = rest_cursor is not None, True
+    elif cursor:
+        rest_cursor, read_rest, read_2026 = cursor, True, False
+    tasks: list[JsonObject] = []
+    next_rest: str | None = None
+    next_after: str | None = None
+    if read_rest:
+        state: Any = query.state
+        body = yield search_tasks_request(
+            query.pattern, state, query.process_id, query.root_promise_id, query.limit, rest_cursor
+        )
+        tasks.extend(page_items(body, "tasks"))
+        next_rest = body.get("cursor") or None
+    if read_2026:
+        found, next_after = yield from _task_2026_matches(query, after)
+        tasks.extend(as_2026_record(task) for task in found)
+    return {"cursor": _encode_task_cursor(query, next_rest, next_after), "tasks": tasks}
+
+
+def drive_sync(walk: TaskPageWalk, send: Callable[[ApiRequest], ApiResponse]) -> JsonObject:
+    try:
+        request = next(walk)
+        while True:
+            request = walk.send(send(request).body)
+    except StopIteration as done:
+        result: JsonObject = done.value
+        return result
+
+
 def get_lock_request(resource_id: str) -> ApiRequest:
     return ApiRequest("GET", f"/locks/{path_segment(resource_id)}")
 
@@ -462,6 +692,33 @@ def parse_response(status: int, content: bytes, reason: str = "") -> ApiResponse
     raise ApiError(status, 0, reason or "unexpected response", body if body_is_json else {})
 
 
+def parse_envelope_response(
+    request: ApiRequest, status: int, content: bytes, reason: str = ""
+) -> ApiResponse:
+    """The answer to an envelope: `ApiResponse(status, data)`, or `ApiError` (code 0) whose
+    message is the error reply's `data` string (protocol-2026.md §2: HTTP status = head.status),
+    or `UnexpectedResponse` for a 2xx body that is no reply to this request."""
+    try:
+        body = json.loads(content) if content else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        if 200 <= status < 300:
+            raise UnexpectedResponse(status, "the body is not a JSON envelope")
+        raise ApiError(status, 0, reason or "unexpected response", {})
+    data = body.get("data")
+    if not 200 <= status < 300:
+        message = data if isinstance(data, str) and data else reason or "unexpected response"
+        raise ApiError(status, 0, message, body)
+    sent_head = (request.json or {}).get("head") or {}
+    head = body.get("head")
+    if not isinstance(head, dict) or head.get("corrId") != sent_head.get("corrId"):
+        raise UnexpectedResponse(status, "the reply does not answer the request (corrId)")
+    if not isinstance(data, dict):
+        raise UnexpectedResponse(status, "the reply's data is not an object")
+    return ApiResponse(status, data)
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     """How to authenticate: a bearer token, or a Basic user and password, or nothing."""
@@ -537,6 +794,10 @@ class ResonateClient:
             )
         except httpx.TransportError as error:
             raise _unreachable(self.base_url, error) from error
+        if request.envelope:
+            return parse_envelope_response(
+                request, answer.status_code, answer.content, answer.reason_phrase
+            )
         return parse_response(answer.status_code, answer.content, answer.reason_phrase)
 
     def iter_pages(
@@ -684,6 +945,66 @@ class ResonateClient:
     def heartbeat_tasks(self, process_id: str) -> ApiResponse:
         """`body` is `{"tasksAffected": int}`."""
         return self.send(heartbeat_tasks_request(process_id))
+
+    # --- the 2026-04-01 protocol ---
+
+    def call(self, kind: str, data: Mapping[str, Any]) -> ApiResponse:
+        """Any envelope kind: `body` is the reply's `data`; an error reply raises `ApiError`."""
+        return self.send(envelope_request(kind, data))
+
+    def get_task_2026(self, id: str) -> ApiResponse:
+        """`body` is `{"task": {"id", "state", "version", "resumes", "ttl"?, "pid"?}}`."""
+        return self.send(get_task_2026_request(id))
+
+    def search_tasks_2026(
+        self,
+        state: Task2026State | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ApiResponse:
+        """One page: `body` is `{"tasks": [...], "cursor"?: <last id>}`, in id order."""
+        return self.send(search_tasks_2026_request(state, limit, cursor))
+
+    def iter_tasks_2026(
+        self,
+        state: Task2026State | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Iterator[JsonObject]:
+        """Every 2026 task (of `state`), following cursors until the last page."""
+        return self.iter_pages(
+            lambda at: search_tasks_2026_request(state, limit, at), "tasks", cursor
+        )
+
+    def search_all_tasks(self, query: TaskQuery, cursor: str | None = None) -> ApiResponse:
+        """One page of REST and 2026 tasks (`task_page`)."""
+        return ApiResponse(200, drive_sync(task_page(query, cursor), self.send))
+
+    def iter_all_tasks(self, query: TaskQuery, cursor: str | None = None) -> Iterator[JsonObject]:
+        """Every task of both models matching `query` (from `cursor` on): every REST task, then
+        every 2026 task, each page's tasks yielded before the next page is asked for."""
+        rest_cursor, after = None, None
+        read_rest, read_2026 = query.reads_rest, query.reads_2026
+        if cursor and cursor.startswith(TASK_CURSOR_PREFIX):
+            query, rest_cursor, after = decode_task_cursor(cursor)
+            read_rest, read_2026 = rest_cursor is not None, True
+        elif cursor:
+            rest_cursor, read_rest, read_2026 = cursor, True, False
+        if read_rest:
+            state: Any = query.state
+            yield from self.iter_tasks(
+                query.pattern,
+                state,
+                query.process_id,
+                query.root_promise_id,
+                query.limit,
+                rest_cursor,
+            )
+        if read_2026:
+            size = _MAX_2026_LIMIT if query.filters_2026 else query.limit
+            for task in self.iter_tasks_2026(query.state_2026(), size, after):
+                if query.matches_2026(task):
+                    yield as_2026_record(task)
 
     def get_lock(self, resource_id: str) -> ApiResponse:
         """The lock object (http-api.md §8.1), also past its expiry until swept."""
@@ -848,6 +1169,10 @@ class AsyncResonateClient:
             )
         except httpx.TransportError as error:
             raise _unreachable(self.base_url, error) from error
+        if request.envelope:
+            return parse_envelope_response(
+                request, answer.status_code, answer.content, answer.reason_phrase
+            )
         return parse_response(answer.status_code, answer.content, answer.reason_phrase)
 
     async def iter_pages(
@@ -980,6 +1305,41 @@ class AsyncResonateClient:
 
     async def heartbeat_tasks(self, process_id: str) -> ApiResponse:
         return await self.send(heartbeat_tasks_request(process_id))
+
+    # --- the 2026-04-01 protocol ---
+
+    async def call(self, kind: str, data: Mapping[str, Any]) -> ApiResponse:
+        return await self.send(envelope_request(kind, data))
+
+    async def get_task_2026(self, id: str) -> ApiResponse:
+        return await self.send(get_task_2026_request(id))
+
+    async def search_tasks_2026(
+        self,
+        state: Task2026State | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ApiResponse:
+        return await self.send(search_tasks_2026_request(state, limit, cursor))
+
+    def iter_tasks_2026(
+        self,
+        state: Task2026State | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AsyncIterator[JsonObject]:
+        return self.iter_pages(
+            lambda at: search_tasks_2026_request(state, limit, at), "tasks", cursor
+        )
+
+    async def search_all_tasks(self, query: TaskQuery, cursor: str | None = None) -> ApiResponse:
+        walk = task_page(query, cursor)
+        try:
+            request = next(walk)
+            while True:
+                request = walk.send((await self.send(request)).body)
+        except StopIteration as done:
+            return ApiResponse(200, done.value)
 
     async def get_lock(self, resource_id: str) -> ApiResponse:
         return await self.send(get_lock_request(resource_id))

@@ -120,10 +120,14 @@ class ResourceView:
     tag_fields: frozenset[str] = frozenset({"tags"})
     # Time fields where 0 means "not set" (a task's `expiresAt`), shown as `none`.
     unset_when_zero: frozenset[str] = frozenset()
+    # Fields shown in capitals (a task's `state`: the 2026 protocol stores them in lower case).
+    upper_case_fields: frozenset[str] = frozenset()
 
     def field_text(self, name: str, field_value: Any, now: int) -> str:
         if field_value is None:
             return ""
+        if name in self.upper_case_fields and isinstance(field_value, str):
+            return field_value.upper()
         if name in self.unset_when_zero and field_value == 0:
             return "none"
         if name in self.time_fields and isinstance(field_value, int):
@@ -170,20 +174,52 @@ def _task_expiry(task: JsonObject, now: int) -> str:
     return format_timestamp(moment, now)
 
 
-# The extended task of `GET /tasks` (http-api.md §4.10), and the plain task object of a complete.
+def _is_2026(task: JsonObject) -> bool:
+    from resonate.client import is_2026_record
+
+    return is_2026_record(task)
+
+
+def task_protocol(task: JsonObject) -> str:
+    """`2026` for a task of the 2026-04-01 protocol (`"protocol": "2026-04-01"`), else `rest`."""
+    return "2026" if _is_2026(task) else "rest"
+
+
+def _task_cell(rest_field: str, field_2026: str) -> Callable[[JsonObject, int], str]:
+    """A column showing `rest_field` of a REST task and `field_2026` of a 2026 one."""
+
+    def render(task: JsonObject, _now: int) -> str:
+        value = task.get(field_2026 if _is_2026(task) else rest_field)
+        return "" if value is None else str(value)
+
+    return render
+
+
+def _task_root(task: JsonObject, _now: int) -> str:
+    """A REST task's root promise; for a 2026 task, the origin its id names (before `:`)."""
+    if _is_2026(task):
+        return str(task.get("id", "")).split(":", 1)[0]
+    return str(task.get("rootPromiseId", ""))
+
+
+# The extended task of `GET /tasks` (http-api.md §4.10), the plain task object of a complete,
+# and a 2026 task (`task.get`, protocol-2026.md §4.1) with `"protocol": "2026-04-01"`: its
+# version in COUNTER, its pid in PROCESS, its state in capitals like a REST state.
 TASK_VIEW = ResourceView(
     items_key="tasks",
     id_key="id",
     columns=(
         Column("ID", lambda task, _now: str(task.get("id", ""))),
-        Column("STATE", lambda task, _now: str(task.get("state", ""))),
-        Column("COUNTER", lambda task, _now: str(task.get("counter", ""))),
-        Column("PROCESS", lambda task, _now: str(task.get("processId", ""))),
-        Column("ROOT", lambda task, _now: str(task.get("rootPromiseId", ""))),
+        Column("PROTOCOL", lambda task, _now: task_protocol(task)),
+        Column("STATE", lambda task, _now: str(task.get("state", "")).upper()),
+        Column("COUNTER", _task_cell("counter", "version")),
+        Column("PROCESS", _task_cell("processId", "pid")),
+        Column("ROOT", _task_root),
         Column("EXPIRES", _task_expiry),
     ),
     time_fields=frozenset({"timeout", "expiresAt", "createdOn", "completedOn"}),
     unset_when_zero=frozenset({"expiresAt"}),
+    upper_case_fields=frozenset({"state"}),
 )
 
 # The callback object of a callback or subscription registration (http-api.md §3.1).

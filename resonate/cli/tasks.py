@@ -1,4 +1,8 @@
-"""`resonate tasks`: read, search, claim, complete, drop and heartbeat tasks (cli.md §7)."""
+"""`resonate tasks`: read, search, claim, complete, drop and heartbeat tasks (cli.md §7).
+
+`get` and `search` also show the tasks of the 2026-04-01 protocol (protocol-2026.md §3.2), read
+through `task.get` / `task.search`; the other verbs act on REST tasks only.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +14,27 @@ import typer
 from resonate.cli.arguments import parse_duration, usage_error
 from resonate.cli.complete import complete_task_id
 from resonate.cli.options import GlobalOptions, client_command
-from resonate.cli.output import TASK_VIEW, OutputFormat, ResourceView
+from resonate.cli.output import TASK_VIEW, OutputFormat, ResourceView, item_line, write_line
 from resonate.cli.promises import (
     AllPagesOption,
     CursorOption,
     LimitOption,
     PatternArgument,
-    Watching,
     YesOption,
     confirm_destructive,
-    show_search,
 )
 from resonate.cli.watch import (
     IntervalOption,
+    Watched,
     WatchOption,
+    run_watch,
     show_or_watch,
     watch_interval,
 )
 
 if TYPE_CHECKING:
-    from resonate.client import TaskSearchState
+    from resonate.cli.watch import Snapshot
+    from resonate.client import ApiResponse, ResonateClient, TaskQuery
 
 app = typer.Typer(
     name="tasks",
@@ -44,11 +49,24 @@ CLAIM_VIEW = ResourceView(items_key="promises", id_key="id", columns=())
 
 
 class TaskStateChoice(StrEnum):
+    # REST tasks (http-api.md §4.10)
     init = "init"
     enqueued = "enqueued"
     claimed = "claimed"
     completed = "completed"
     timedout = "timedout"
+    # 2026-04-01 tasks (protocol-2026.md §4.1)
+    pending = "pending"
+    acquired = "acquired"
+    suspended = "suspended"
+    halted = "halted"
+    fulfilled = "fulfilled"
+
+
+class ProtocolChoice(StrEnum):
+    all = "all"
+    rest = "rest"
+    v2026 = "2026"
 
 
 TaskId = Annotated[
@@ -82,7 +100,9 @@ def get_task(
     watch: WatchOption = False,
     interval: IntervalOption = None,
 ) -> None:
-    """Read a task (state, counter, claimer, recv, expiry); --watch it."""
+    """Read a task (state, counter, claimer, recv, expiry); --watch it.
+
+    A REST task first; else the 2026 task of that id (its promise's id)."""
     show_or_watch(
         options,
         watch,
@@ -91,8 +111,32 @@ def get_task(
         "task",
         f"tasks get {task_id}",
         task_id,
-        lambda client: client.get_task(task_id),
+        lambda client: read_task(client, task_id),
     )
+
+
+def read_task(client: ResonateClient, task_id: str) -> ApiResponse:
+    """The REST task `task_id`, else the 2026 task of that id as its 2026 record with
+    `"protocol": "2026-04-01"`; a 404 for neither is the REST one."""
+    from resonate.client import ApiError, ApiResponse, as_2026_record
+
+    try:
+        return client.get_task(task_id)
+    except ApiError as error:
+        if error.status != 404:
+            raise
+        try:
+            found = client.get_task_2026(task_id)
+        except ApiError as error_2026:
+            if error_2026.status == 404:
+                raise error from None
+            raise
+    task = found.body.get("task") if isinstance(found.body, dict) else None
+    if not isinstance(task, dict):
+        from resonate.client import UnexpectedResponse
+
+        raise UnexpectedResponse(found.status, "task.get answered without a task")
+    return ApiResponse(found.status, as_2026_record(task))
 
 
 @app.command("search")
@@ -102,36 +146,92 @@ def search_tasks(
     pattern: PatternArgument = "*",
     state: Annotated[
         TaskStateChoice | None,
-        typer.Option("--state", case_sensitive=False, help="Only tasks in this state."),
+        typer.Option(
+            "--state",
+            case_sensitive=False,
+            metavar="STATE",
+            help="Only tasks in this state: init, enqueued, claimed, completed or timedout "
+            "(REST tasks only); pending, acquired, suspended, halted or fulfilled (2026 tasks "
+            "only).",
+        ),
     ] = None,
     process_id: Annotated[
         str | None,
-        typer.Option("--process-id", metavar="P", help="Only tasks claimed by this process."),
+        typer.Option(
+            "--process-id",
+            metavar="P",
+            help="Only tasks claimed (REST) or acquired (2026) by this process.",
+        ),
     ] = None,
     root_promise_id: Annotated[
         str | None,
-        typer.Option("--root-promise-id", metavar="ID", help="Only tasks of this root promise."),
+        typer.Option(
+            "--root-promise-id",
+            metavar="ID",
+            help="Only tasks of this root promise (2026: the tasks whose id is ID, ID:… or ID.…).",
+        ),
     ] = None,
+    protocol: Annotated[
+        ProtocolChoice,
+        typer.Option(
+            "--protocol",
+            case_sensitive=False,
+            help="Which tasks: REST tasks, tasks of the 2026-04-01 protocol, or both.",
+        ),
+    ] = ProtocolChoice.all,
     limit: LimitOption = None,
     cursor: CursorOption = None,
     all_pages: AllPagesOption = False,
     watch: WatchOption = False,
     interval: IntervalOption = None,
 ) -> None:
-    """Search tasks by id pattern, state, claimer and root promise (newest first)."""
-    from resonate.client import search_tasks_request
+    """Search tasks by id pattern, state, claimer and root promise: REST tasks (newest
+    first), then 2026 tasks (by id)."""
+    from resonate.client import TASK_CURSOR_PREFIX, TaskQuery, decode_task_cursor
 
-    search_state: TaskSearchState | None = state.value if state else None
-    show_search(
-        options,
-        lambda at: search_tasks_request(
-            pattern, search_state, process_id, root_promise_id, limit, at
-        ),
-        cursor,
-        all_pages,
-        TASK_VIEW,
-        Watching("task", f"tasks search {pattern}", watch_interval(options, watch, interval)),
+    if cursor and cursor.startswith(TASK_CURSOR_PREFIX):
+        try:
+            decode_task_cursor(cursor)
+        except ValueError as error:
+            raise usage_error(error, "--cursor") from None
+    protocol_value: Any = protocol.value
+    query = TaskQuery(
+        pattern, state.value if state else None, process_id, root_promise_id, protocol_value, limit
     )
+    interval_seconds = watch_interval(options, watch, interval)
+    if interval_seconds is not None:
+        title = f"tasks search {pattern}"
+        run_watch(
+            options, Watched(TASK_VIEW, "task", title, _reader(query, cursor)), interval_seconds
+        )
+        return
+    if all_pages and options.output in (OutputFormat.jsonl, OutputFormat.id):
+        with options.client() as client:
+            for item in client.iter_all_tasks(query, cursor):
+                write_line(item_line(item, TASK_VIEW, options.output))
+        return
+    with options.client() as client:
+        if all_pages:
+            page: dict[str, Any] = {
+                "cursor": None,
+                "tasks": list(client.iter_all_tasks(query, cursor)),
+            }
+        else:
+            page = client.search_all_tasks(query, cursor).body
+    options.printer().show_page(page, TASK_VIEW)
+
+
+def _reader(query: TaskQuery, cursor: str | None) -> Any:
+    """A watch's read: every page of the search, keyed by protocol and id."""
+    from resonate.client import is_2026_record
+
+    def read(client: ResonateClient) -> Snapshot:
+        return {
+            ("2026 " if is_2026_record(item) else "") + str(item.get("id", "")): item
+            for item in client.iter_all_tasks(query, cursor)
+        }
+
+    return read
 
 
 def _claim_summary(claim: dict[str, Any]) -> dict[str, Any]:

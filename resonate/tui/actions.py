@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+from resonate.client import is_2026_record
 from resonate.tui.data import DataError
 from resonate.tui.widgets.dialogs import ConfirmDialog, ScheduleForm, ValueEditor
 
@@ -64,6 +65,9 @@ async def drop_task(app: ResonateApp, task: JsonObject | None) -> None:
     if task is None or app.refuse_in_read_only():
         return
     task_id, counter = str(task.get("id")), task.get("counter")
+    if is_2026_record(task):
+        app.notify(f"{task_id} is a 2026-04-01 task: only REST tasks can be dropped")
+        return
     if task.get("state") != "CLAIMED" or not isinstance(counter, int):
         app.notify(f"{task_id} is {task.get('state')}: only a CLAIMED task can be dropped")
         return

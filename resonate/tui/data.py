@@ -23,6 +23,8 @@ from resonate.client import (
     Credentials,
     ResonateClientError,
     ServerUnreachable,
+    TaskQuery,
+    as_2026_record,
     encode_value,
     page_items,
 )
@@ -106,9 +108,12 @@ class PromiseFilter:
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
     pattern: str = "*"
-    state: str | None = None  # init | enqueued | claimed | completed | timedout
+    # REST: init | enqueued | claimed | completed | timedout (REST tasks only);
+    # 2026: pending | acquired | suspended | halted | fulfilled (2026 tasks only)
+    state: str | None = None
     process_id: str | None = None
     root_promise_id: str | None = None
+    protocol: str | None = None  # rest | 2026; None: both
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +144,8 @@ class Stuck:
 @dataclass(frozen=True, slots=True)
 class PromiseDetail:
     promise: JsonObject
-    tasks: list[JsonObject]  # the tasks of its root
+    # the REST tasks of its root, then the 2026 task of the promise itself (if it has one)
+    tasks: list[JsonObject]
     tree: Node  # the call graph of its root
     callbacks: list[JsonObject]  # registrations still waiting on the promise
 
@@ -242,18 +248,22 @@ class DataSource:
         return Page(page_items(body, "promises"), body.get("cursor"))
 
     async def tasks(self, where: TaskFilter, cursor: str | None, limit: int) -> Page:
-        state: Any = where.state
-        body = await self._call(
-            self._client.search_tasks(
-                where.pattern,
-                state,
-                where.process_id,
-                where.root_promise_id,
-                min(limit, MAX_PAGE),
-                cursor,
-            )
+        """REST tasks, then 2026 tasks (with `"protocol": "2026-04-01"`), as `resonate tasks
+        search` lists them (`TaskQuery`)."""
+        protocol: Any = where.protocol or "all"
+        query = TaskQuery(
+            where.pattern,
+            where.state,
+            where.process_id,
+            where.root_promise_id,
+            protocol,
+            min(limit, MAX_PAGE),
         )
-        return Page(page_items(body, "tasks"), body.get("cursor"))
+        try:
+            body = (await self._client.search_all_tasks(query, cursor)).body
+        except Exception as error:
+            raise describe(error) from error
+        return Page(list(body["tasks"]), body.get("cursor"))
 
     async def schedules(self, where: ScheduleFilter, cursor: str | None, limit: int) -> Page:
         body = await self._call(
@@ -278,8 +288,28 @@ class DataSource:
         return body
 
     async def task(self, task_id: str) -> JsonObject:
-        body: JsonObject = await self._call(self._client.get_task(task_id))
+        """The REST task `task_id`, else the 2026 task of that id; a 404 for neither."""
+        try:
+            body: JsonObject = await self._call(self._client.get_task(task_id))
+        except DataError as error:
+            if error.status != 404:
+                raise
+            found = await self.task_2026(task_id)
+            if found is None:
+                raise
+            return found
         return body
+
+    async def task_2026(self, task_id: str) -> JsonObject | None:
+        """The 2026 task `task_id` (its record plus `"protocol": "2026-04-01"`), None if none."""
+        try:
+            body = await self._call(self._client.get_task_2026(task_id))
+        except DataError as error:
+            if error.status == 404:
+                return None
+            raise
+        task = body.get("task") if isinstance(body, dict) else None
+        return as_2026_record(task) if isinstance(task, dict) else None
 
     async def schedule(self, schedule_id: str) -> JsonObject:
         body: JsonObject = await self._call(self._client.get_schedule(schedule_id))
@@ -295,22 +325,33 @@ class DataSource:
         promise = await self.promise(promise_id)
         root = await self._root(promise)
         try:
-            tree, tasks, callbacks = await asyncio.gather(
+            tree, tasks, callbacks, task_2026 = await asyncio.gather(
                 calltree.walk_async(calltree.call_graph(root), self._search_all),
                 self._rows(self._client.iter_tasks(root_promise_id=str(root["id"])), MAX_PAGE),
                 self._rows(self._client.iter_callbacks(promise_id), MAX_PAGE),
+                self._own_task_2026(promise),
             )
         except Exception as error:
             raise describe(error) from error
+        if task_2026 is not None:
+            tasks = [*tasks, task_2026]
         return PromiseDetail(promise, tasks, tree, callbacks)
+
+    async def _own_task_2026(self, promise: JsonObject) -> JsonObject | None:
+        """The 2026 task with the promise's id: only a promise with `resonate:target` has one."""
+        tags = promise.get("tags") or {}
+        if not tags.get(calltree.TARGET_TAG):
+            return None
+        return await self.task_2026(str(promise.get("id", "")))
 
     async def _root(self, promise: JsonObject) -> JsonObject:
         """The root promise of the invocation `promise` belongs to: the one its `resonate:root`
-        tag names; without the tag (the Python SDK 0.4), the shortest existing dotted prefix of
-        its id (`job.1.2` → `job`), since that SDK names children `<parent>.<n>`; else itself."""
+        tag (`resonate:origin` in the 2026 protocol) names; without either (the Python SDK
+        0.4), the shortest existing dotted prefix of its id (`job.1.2` → `job`), since that SDK
+        names children `<parent>.<n>`; else itself."""
         promise_id = str(promise.get("id", ""))
         tags = promise.get("tags") or {}
-        tagged = tags.get(calltree.ROOT_TAG)
+        tagged = tags.get(calltree.ROOT_TAG) or tags.get(calltree.ORIGIN_TAG)
         candidates = (
             [tagged] if isinstance(tagged, str) and tagged else _dotted_prefixes(promise_id)
         )

@@ -149,7 +149,10 @@ def fish_complete(shell_environment: dict[str, str]) -> Complete:
         ("resonate promises search --state ", ["pending", "rejected", "resolved"]),
         (
             "resonate tasks search --state ",
-            ["claimed", "completed", "enqueued", "init", "timedout"],
+            [
+                *("acquired", "claimed", "completed", "enqueued", "fulfilled", "halted", "init"),
+                *("pending", "suspended", "timedout"),
+            ],
         ),
         ("resonate -o ", ["id", "json", "jsonl", "table", "yaml"]),
         ("resonate promises get x --out", ["--output"]),

@@ -83,7 +83,7 @@ def three_tasks(api: ResonateClient, uid: str) -> list[str]:
     tags = {"resonate:invoke": "poll://any@nobody"}  # no worker: each task stays INIT
     for name in "abc":
         api.create_promise(f"{uid}/{name}", now_ms() + HOUR_MS, tags=tags)
-    return ["tasks", "search", f"__invoke:{uid}/*"]
+    return ["tasks", "search", "--protocol", "rest", f"__invoke:{uid}/*"]
 
 
 @pytest.mark.parametrize("output", ["jsonl", "id"])

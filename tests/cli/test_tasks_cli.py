@@ -106,9 +106,11 @@ def test_search_table_pages_and_all(cli: RunCli, uid: str) -> None:
 
     table = cli("tasks", "search", f"__invoke:{uid}/*", "--no-color")
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["ID", "STATE", "COUNTER", "PROCESS", "ROOT", "EXPIRES"]
+    assert lines[0].split() == ["ID", "PROTOCOL", "STATE", "COUNTER", "PROCESS", "ROOT", "EXPIRES"]
     claimed_row = next(line for line in lines if line.startswith(ids[0]))
-    assert claimed_row.split()[:5] == [ids[0], "CLAIMED", "1", f"{uid}-worker", f"{uid}/0"]
+    assert claimed_row.split()[:6] == [
+        *(ids[0], "rest", "CLAIMED", "1", f"{uid}-worker", f"{uid}/0"),
+    ]
     assert "(in 1m)" in claimed_row or "(in 59s)" in claimed_row
 
     first = cli("tasks", "search", f"__invoke:{uid}/*", "--limit", "2", "-o", "json")
@@ -161,7 +163,7 @@ def test_claim_heartbeat_complete(cli: RunCli, uid: str) -> None:
     assert cli("tasks", "heartbeat", "--process-id", process).stdout == "0\n"
     # An ended task has no claimer and no expiry to show.
     row = cli("tasks", "search", task_id, "--no-color").stdout.splitlines()[1]
-    assert row.split() == [task_id, "COMPLETED", "1", uid]
+    assert row.split() == [task_id, "rest", "COMPLETED", "1", uid]
 
     again = cli("tasks", "complete", task_id, "-c", "1")
     assert (again.exit_code, again.stderr) == (0, "deduplicated: the task had already ended\n")

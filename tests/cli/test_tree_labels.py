@@ -50,6 +50,19 @@ CASES = [
      promise(timeout=INT64_MAX, tags={"team": "ops"}), ""),
     ("a never-ending promise with data is no SDK step",
      promise(timeout=INT64_MAX, param={"data": "aGk="}), ""),
+    # The 2026-04-01 protocol (protocol-2026.md §4.4): resonate:timer and resonate:target.
+    ("a 2026 durable sleep (its target too, as the TypeScript SDK 0.11 sets)",
+     promise(timeout=1, tags={"resonate:timer": "true", "resonate:target": "poll://any@default",
+                              "resonate:scope": "global"}), "(sleep)"),
+    ("a 2026 timer tag that is not true is no sleep",
+     promise(timeout=1, tags={"resonate:timer": "false"}), ""),
+    ("a 2026 remote call: scope global and a target",
+     promise(param=SQUARE, timeout=1, tags={"resonate:target": "poll://any@g",
+                                            "resonate:scope": "global"}), "(rpc square)"),
+    ("a 2026 promise with a target and no scope",
+     promise(param=SQUARE, timeout=1, tags={"resonate:target": "poll://any@g"}), "(rpc square)"),
+    ("a 2026 local step", promise(param=SQUARE, timeout=1, tags={"resonate:scope": "local"}),
+     "(run square)"),
 ]  # fmt: skip
 
 

@@ -111,6 +111,19 @@ TASKS = [
         "completedOn": NOW_MS - 49 * MINUTE,
     },
 ]
+# Tasks of the 2026-04-01 protocol, as `DataSource.tasks` lists them after the REST ones.
+TASKS_2026 = [
+    {
+        "id": "wf-9",
+        "state": "acquired",
+        "version": 3,
+        "resumes": 1,
+        "ttl": 60_000,
+        "pid": "worker-2",
+        "protocol": "2026-04-01",
+    },
+    {"id": "wf-9:2", "state": "suspended", "version": 1, "resumes": 0, "protocol": "2026-04-01"},
+]
 SCHEDULES = [
     {
         "id": "nightly-report",
@@ -250,7 +263,7 @@ class FixedData:
         return Page(PROMISES[:limit], None)
 
     async def tasks(self, where: Any, cursor: str | None, limit: int) -> Page:
-        return Page(TASKS[:limit], None)
+        return Page([*TASKS, *TASKS_2026][:limit], None)
 
     async def schedules(self, where: Any, cursor: str | None, limit: int) -> Page:
         return Page(SCHEDULES[:limit], None)
@@ -266,7 +279,10 @@ class FixedData:
         return PromiseDetail(found, [TASKS[0]], tree, CALLBACKS)
 
     async def task(self, task_id: str) -> dict[str, Any]:
-        return next(t for t in TASKS if t["id"] == task_id)
+        return next(t for t in [*TASKS, *TASKS_2026] if t["id"] == task_id)
+
+    async def task_2026(self, task_id: str) -> dict[str, Any] | None:
+        return next((t for t in TASKS_2026 if t["id"] == task_id), None)
 
     async def schedule(self, schedule_id: str) -> dict[str, Any]:
         return next(s for s in SCHEDULES if s["id"] == schedule_id)

@@ -13,7 +13,15 @@ from resonate.tui.app import ResonateApp
 from resonate.tui.screens.promise_detail import PromiseDetailScreen
 from resonate.tui.screens.resources import ResourceListScreen
 from tests.support.tui import until
-from tests.tui.fixed_data import LOCKS, NOW_MS, SCHEDULES, TASKS, FixedData, fixed_history
+from tests.tui.fixed_data import (
+    LOCKS,
+    NOW_MS,
+    SCHEDULES,
+    TASKS,
+    TASKS_2026,
+    FixedData,
+    fixed_history,
+)
 
 SIZES = [(120, 40), (80, 24)]
 
@@ -71,6 +79,12 @@ def _task_detail() -> Any:
     return TaskDetailScreen(TASKS[0]["id"], TASKS[0])
 
 
+def _task_2026_detail() -> Any:
+    from resonate.tui.screens.tasks import TaskDetailScreen
+
+    return TaskDetailScreen(TASKS_2026[0]["id"], TASKS_2026[0])
+
+
 def _schedule_detail() -> Any:
     from resonate.tui.screens.schedules import ScheduleDetailScreen
 
@@ -89,6 +103,7 @@ SCREENS: dict[str, Callable[[Any], Awaitable[None]]] = {
     "promise_detail": opened(lambda: PromiseDetailScreen("order-7.1"), "2"),
     "tasks": view("3"),
     "task_detail": opened(_task_detail, "3"),
+    "task_2026_detail": opened(_task_2026_detail, "3"),
     "schedules": view("4"),
     "schedule_detail": opened(_schedule_detail, "4"),
     "locks": view("5"),

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, Tree
 
 from resonate.calltree import Node, label
+from resonate.client import is_2026_record
 from resonate.tui.data import DataSource, PromiseDetail
 from resonate.tui.formatting import countdown, relative
 from resonate.tui.screens.base import LiveScreen
@@ -33,6 +34,19 @@ def node_label(node: Node, current: str) -> Text:
     if name:
         text.append(f"  {name}", style="dim")
     return text
+
+
+def _task_2026_summary(task: JsonObject) -> Text:
+    """`ACQUIRED  version 1  2026  <pid>  ttl 60000 ms`: a 2026 task has no REST counter, type
+    or lease end, but a version, a pid and a ttl while acquired, and resumes."""
+    acquired = str(task.get("state")) == "acquired"
+    return Text.assemble(
+        state_text(task.get("state")),
+        f"  version {task.get('version')}  ",
+        ("2026", "cyan"),
+        f"  {task.get('pid') or ''}  ttl {task.get('ttl')} ms" if acquired else "",
+        f"  resumes {task.get('resumes')}" if task.get("resumes") else "",
+    )
 
 
 class PromiseDetailScreen(PromiseActions, LiveScreen):
@@ -88,6 +102,9 @@ class PromiseDetailScreen(PromiseActions, LiveScreen):
     def _show_tasks(self, tasks: list[JsonObject], now: int) -> None:
         rows: list[tuple[str, str | Text]] = []
         for task in tasks:
+            if is_2026_record(task):
+                rows.append((str(task.get("id")), _task_2026_summary(task)))
+                continue
             deadline = (
                 countdown(task.get("expiresAt"), now) if task.get("state") == "CLAIMED" else ""
             )

@@ -34,11 +34,17 @@ STATE_STYLES = {
     "CLAIMED": "yellow",
     "COMPLETED": "green",
     "TIMEDOUT": "red",
+    # 2026-04-01 tasks (stored in lower case; PENDING as above)
+    "ACQUIRED": "yellow",
+    "SUSPENDED": "cyan",
+    "HALTED": "magenta",
+    "FULFILLED": "green",
 }
 
 
 def state_text(state: Any) -> Text:
-    name = str(state or "")
+    """A promise or task state in capitals (2026 records store them in lower case), coloured."""
+    name = str(state or "").upper()
     return Text(name, style=STATE_STYLES.get(name, ""))
 
 
@@ -96,11 +102,15 @@ class ResourceListScreen(LiveScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="filters"):
             for field in self.filters:
+                widget: Select[str] | Input
                 if field.choices:
                     options = [(choice, choice) for choice in field.choices]
-                    yield Select(options, prompt=field.placeholder, id=f"filter-{field.name}")
+                    widget = Select(options, prompt=field.placeholder, id=f"filter-{field.name}")
                 else:
-                    yield Input(placeholder=field.placeholder, id=f"filter-{field.name}")
+                    widget = Input(placeholder=field.placeholder, id=f"filter-{field.name}")
+                if field.width:
+                    widget.styles.width = field.width
+                yield widget
         yield ResourceTable(self.columns, id="table")
         yield Static("", id="summary")
 

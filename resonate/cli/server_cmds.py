@@ -46,6 +46,22 @@ def _describe_store(config: Config) -> str:
     return f"sqlite path={config['aio.store.sqlite.path']}"
 
 
+def _describe_auth(config: Config) -> str:
+    """Which auth modes are on, never a credential: user counts, key algorithms, claims."""
+    modes = []
+    users = config["api.http.auth"]
+    if users:
+        modes.append(f"basic ({len(users)} user{'s' if len(users) != 1 else ''})")
+    if config["api.auth.publicKey"]:
+        checks = [
+            f"{claim} checked"
+            for claim, key in (("iss", "api.auth.issuer"), ("aud", "api.auth.audience"))
+            if config[key]
+        ]
+        modes.append("jwt bearer" + (f" ({', '.join(checks)})" if checks else ""))
+    return ", ".join(modes) or "off (every request is allowed)"
+
+
 def run_serve(args: list[str], dev: bool) -> int:
     if dev:
         print(DEV_BANNER, file=sys.stderr, flush=True)
@@ -55,13 +71,12 @@ def run_serve(args: list[str], dev: bool) -> int:
     from resonate.server.logs import configure_logging
 
     config = resolved.config
-    if config["api.auth.publicKey"]:
-        # Refuse rather than serve unauthenticated while the operator believes JWT is enforced.
-        print(
-            "error: api.auth.publicKey: JWT bearer auth is not supported by this version; "
-            "use api.http.auth (Basic) or leave it empty",
-            file=sys.stderr,
-        )
+    from resonate.server.app import load_jwt_verifier
+
+    try:
+        load_jwt_verifier(config)  # a bad key is a configuration error (exit 2), in one line
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     configure_logging(config["logLevel"], config["logFormat"])
     for warning in resolved.warnings:
@@ -91,6 +106,7 @@ async def _serve(resolved: ResolvedConfig, *, debug: bool = False) -> int:
     if server.metrics_address:
         log.info("metrics listening on %s:%s", *server.metrics_address)
     log.info("system.url: %s", config.system_url())
+    log.info("api auth: %s", _describe_auth(config))
     return await serve_until_signalled(server)
 
 

@@ -52,6 +52,18 @@ def check_template(template: str, schedule_id: str) -> str:
     return template
 
 
+def template_fixed_prefix(template: str, schedule_id: str) -> str:
+    """What every promise id the template renders to starts with: the template rendered up to
+    its first ``{{.timestamp}}`` (authorisation of a schedule's promises by prefix)."""
+    parts = _template_parts(template)
+    fixed: list[str | tuple[str]] = []
+    for part in parts:
+        if part == ("timestamp",):
+            break
+        fixed.append(part)
+    return render_parts(fixed, schedule_id, "")
+
+
 def render_parts(parts: list[str | tuple[str]], schedule_id: str, timestamp: str) -> str:
     values = {"id": schedule_id, "timestamp": timestamp}
     return "".join(part if isinstance(part, str) else values[part[0]] for part in parts)

@@ -14,12 +14,13 @@ from aiohttp import web
 from resonate import __version__
 from resonate.core.clock import Clock, DebugClock, SystemClock
 from resonate.core.routing import Router, Sender
-from resonate.server.config import Config
+from resonate.server.config import Config, ConfigError
 from resonate.server.delivery.base import Plugin
 from resonate.server.delivery.poll import PollHub, create_poll_app
 from resonate.server.delivery.push import HttpPush
 from resonate.server.envelope.debug import Debug
 from resonate.server.http.app import create_api_app, create_metrics_app
+from resonate.server.http.auth import JwtVerifier, KeyLoadError, build_verifier
 from resonate.server.http.connections import (
     LISTEN_BACKLOG,
     ConnectionLimits,
@@ -76,6 +77,15 @@ def open_store(
         on_batch=metrics.observe_batch if metrics else None,
         on_events=on_events or (metrics.observe_events if metrics else None),
     )
+
+
+def load_jwt_verifier(config: Config) -> JwtVerifier | None:
+    """The JWT verifier of ``api.auth.*``, None when JWT bearer auth is off; a one-line
+    :class:`ConfigError` naming the key file (never the key text) when the key is unusable."""
+    try:
+        return build_verifier(config)
+    except KeyLoadError as error:
+        raise ConfigError(f"api.auth.publicKey: {error}") from None
 
 
 # Task events that leave a task INIT and due at once: the enqueue loop must run (§4.3).
@@ -161,6 +171,7 @@ class Server:
 
     async def start(self, *, background: bool = True) -> None:
         config = self.config
+        jwt_verifier = load_jwt_verifier(config)  # before the store: a bad key is a config error
         store = open_store(config, self.metrics, self._on_events)
         await store.open()
         self.store = store
@@ -180,6 +191,7 @@ class Server:
             clock=self.clock,
             promise_batch_size=config["system.promiseBatchSize"],
             basic_auth=dict(config["api.http.auth"]),
+            jwt=jwt_verifier,
             router=Router(config["aio.router.sources"]),
             base_url=base_url,
             task_frequency=config["api.http.taskFrequency"],
@@ -270,6 +282,7 @@ class Server:
                     dict(config["aio.poll.auth"]),
                     config["api.errorDocsUrl"],
                     tuple(config["aio.poll.cors.allowOrigins"]),
+                    jwt=jwt_verifier,
                 ),
                 config["aio.poll.addr"],
                 1.0,

@@ -355,3 +355,48 @@ def test_basic_auth(run_cli: RunCli, basic_auth_server: ServerProcess, uid: str)
     assert wrong.exit_code == 6
     assert "(HTTP 401, code 40100)" in wrong.stderr
     assert run_cli("-S", url, "promises", "get", uid).exit_code == 6
+
+
+@pytest.fixture(scope="module")
+def jwt_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """JWT bearer auth with an Ed25519 key; yields the server and the private key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    private = ed25519.Ed25519PrivateKey.generate()
+    workdir = tmp_path_factory.mktemp("jwt-auth")
+    key_file = workdir / "public.pem"
+    key_file.write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    process = ServerProcess(workdir, extra_args=["--api-auth-public-key", str(key_file)]).start()
+    try:
+        yield process, private
+    finally:
+        process.stop()
+
+
+def test_token_auth_with_a_prefix(run_cli: RunCli, jwt_server, uid: str) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    import jwt
+
+    server, private = jwt_server
+    url = server.url
+    token = jwt.encode(
+        {"prefix": f"{uid}/a/", "exp": int(time.time()) + 600}, private, algorithm="EdDSA"
+    )
+    ok = run_cli("promises", "create", f"{uid}/a/x", "-t", "1m", "-S", url, "-T", token)
+    assert ok.exit_code == 0, ok.stderr
+    from_env = run_cli("-S", url, "promises", "get", f"{uid}/a/x", env={"RESONATE_TOKEN": token})
+    assert from_env.exit_code == 0, from_env.stderr
+    outside = run_cli("-S", url, "promises", "get", f"{uid}/b/x", "-T", token)
+    assert outside.exit_code == 6
+    assert "(HTTP 403, code 40300)" in outside.stderr
+    assert token not in outside.stderr
+    expired = jwt.encode({"prefix": "", "exp": int(time.time()) - 600}, private, algorithm="EdDSA")
+    refused = run_cli("-S", url, "promises", "get", f"{uid}/a/x", "-T", expired)
+    assert refused.exit_code == 6
+    assert "(HTTP 401, code 40100)" in refused.stderr

@@ -199,6 +199,8 @@ def _sample(option: Option) -> tuple[str, Any]:
         return "http://example.com", "http://example.com"
     if option.key == "aio.store.postgres.url":
         return "postgres://u@h/db", "postgres://u@h/db"
+    if option.key == "api.auth.leeway":  # at most 30s
+        return "5s", 5_000
     return SAMPLE_TEXT[option.type]
 
 
@@ -235,6 +237,9 @@ DEFAULTS = [
     ("api.http.taskFrequency", 60_000),
     ("api.errorDocsUrl", ""),
     ("api.auth.publicKey", ""),
+    ("api.auth.issuer", ""),
+    ("api.auth.audience", ""),
+    ("api.auth.leeway", 30_000),
     ("api.grpc.enable", False),
     ("api.grpc.addr", Address("0.0.0.0", 50051)),
     ("aio.store.sqlite.path", "resonate.db"),

@@ -142,11 +142,23 @@ def test_dev_prints_banner_first(tmp_path):
     assert not (tmp_path / "resonate.db").exists()
 
 
-def test_jwt_public_key_is_refused_until_supported(tmp_path):
-    """Never serve unauthenticated while the operator configured JWT auth."""
-    result = resonate("serve", "--api-auth-public-key", "/etc/key.pem", cwd=tmp_path)
+def test_a_bad_jwt_key_file_is_a_one_line_configuration_error(tmp_path):
+    """Never serve unauthenticated while the operator configured JWT auth: a key file that
+    cannot be read, or does not hold a public key, stops `serve` with exit 2 and one line
+    naming the file (never its content)."""
+    missing = tmp_path / "missing.pem"
+    result = resonate("serve", "--api-auth-public-key", str(missing), cwd=tmp_path)
     assert result.returncode == 2
-    assert "api.auth.publicKey" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "api.auth.publicKey" in lines[0] and str(missing) in lines[0]
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN PRIVATE STUFF-----\nc2VjcmV0LWtleS10ZXh0\n")
+    result = resonate("serve", "--api-auth-public-key", str(garbage), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(garbage) in lines[0], result.stderr
+    assert "c2VjcmV0" not in result.stderr
 
 
 async def test_sigterm_under_load_acknowledges_only_committed_writes(server_factory, tmp_path):

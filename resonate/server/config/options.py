@@ -178,8 +178,28 @@ OPTIONS: tuple[Option, ...] = (
         "api.auth.publicKey",
         _S,
         "",
-        "RSA public key (PEM file path or PEM text) for JWT bearer auth; empty = off",
+        "public key (RSA, EC or Ed25519; PEM file path or PEM text) for JWT bearer auth; "
+        "empty = off",
         secret=True,
+    ),
+    _option(
+        "api.auth.issuer",
+        _S,
+        "",
+        "JWT bearer auth: the required iss claim; empty = not checked",
+    ),
+    _option(
+        "api.auth.audience",
+        _S,
+        "",
+        "JWT bearer auth: the required aud claim; empty = not checked",
+    ),
+    _option(
+        "api.auth.leeway",
+        _D,
+        parse_duration("30s"),
+        "JWT bearer auth: clock skew tolerated on exp, nbf and iat (at most 30s)",
+        maximum=30_000,
     ),
     _option(
         "api.grpc.enable",

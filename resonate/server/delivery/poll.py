@@ -26,7 +26,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler as AiohttpHandler
 
 from resonate.core.errors import Code, ResonateError, bad_request
-from resonate.server.http.auth import BASIC_CHALLENGE, check_basic
+from resonate.server.http.auth import PRINCIPAL, Authenticator, JwtVerifier
 from resonate.server.http.cors import Cors
 from resonate.server.http.protocol import dumps, error_response
 from resonate.server.metrics import Metrics
@@ -375,20 +375,25 @@ def create_poll_app(
     auth: Mapping[str, str],
     error_docs_url: str = "",
     cors_allow_origins: tuple[str, ...] = (),
+    jwt: JwtVerifier | None = None,
 ) -> web.Application:
-    """The dedicated poll listener (§1.1, §5.1): ``GET /<group>/<id…>``, JSON errors."""
+    """The dedicated poll listener (§1.1, §5.1): ``GET /<group>/<id…>``, JSON errors.
+
+    Credentials: Basic users of ``aio.poll.auth`` and, when JWT bearer auth is configured, a
+    valid token (authentication only: a stream names no resource a prefix could limit). With
+    either configured, a connection without credentials is refused (401)."""
     cors = Cors(cors_allow_origins)
+    authenticator = Authenticator(auth, jwt)
 
     @web.middleware
     async def middleware(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
         if cors.enabled and cors.is_preflight(request):
             return cors.preflight()  # before auth: a preflight carries no credentials
         try:
-            if auth:
-                check_basic(request.headers.get("Authorization"), auth)
+            request[PRINCIPAL] = authenticator.authenticate(request.headers.get("Authorization"))
             return await handler(request)
         except ResonateError as error:
-            challenge = BASIC_CHALLENGE if error.code is Code.UNAUTHORIZED else None
+            challenge = authenticator.challenge if error.code is Code.UNAUTHORIZED else None
             return error_response(error, challenge, docs_url=error_docs_url)
         except web.HTTPMethodNotAllowed:
             not_allowed = ResonateError(Code.METHOD_NOT_ALLOWED, "only GET opens a poll stream")

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from resonate.core.errors import ResonateError
 from resonate.server.envelope import debug, promises, schedules, tasks
+from resonate.server.envelope.auth import authorize_kind
 from resonate.server.envelope.protocol import (
     Echo,
     EnvelopeError,
@@ -25,7 +26,6 @@ from resonate.server.envelope.protocol import (
     parse,
     reply,
 )
-from resonate.server.http.auth import check_basic
 from resonate.server.http.protocol import read_body, request_id
 
 if TYPE_CHECKING:
@@ -70,14 +70,15 @@ DEBUG_KINDS: dict[str, Kind] = {
 
 async def _serve(ctx: Context, request: web.Request, envelope: Request) -> dict[str, Any]:
     """The success data of a parsed request; raises EnvelopeError or ResonateError."""
-    if ctx.basic_auth:
-        check_basic(request.headers.get("Authorization"), ctx.basic_auth)
+    # Auth (P6): the token of head.auth, else the Authorization header (Bearer or Basic).
+    principal = ctx.authenticator.authenticate(request.headers.get("Authorization"), envelope.auth)
     check_version(envelope.version)
     kind = envelope.kind
     if ctx.debug is not None and envelope.debug_time is not None:
         ctx.debug.set_time(envelope.debug_time)
     if kind in DEBUG_KINDS:
         data = check_data(envelope.data)
+        authorize_kind(principal, kind, data)
         if ctx.debug is None:
             raise EnvelopeError(403, "Forbidden: debug operations need debug mode (resonate dev)")
         return await DEBUG_KINDS[kind](ctx, data)
@@ -85,6 +86,7 @@ async def _serve(ctx: Context, request: web.Request, envelope: Request) -> dict[
     if served is None and kind != "task.fence":
         raise EnvelopeError(400, f"Unknown operation: {kind}")
     data = check_data(envelope.data)
+    authorize_kind(principal, kind, data)
     if kind == "task.fence":
         return await tasks.fence(ctx, data, envelope.corr_id)
     assert served is not None

@@ -80,6 +80,10 @@ class Request:
     version: Any  # checked after authentication, so that an echo is always possible
     data: Any
     debug_time: Any = None  # head["resonate:debug_time"]: "now" in debug mode, else ignored
+    auth: Any = None  # head["auth"]: the bearer token (protocol-2026.md §9), never logged
+
+    def __repr__(self) -> str:  # never the token
+        return f"Request(kind={self.kind!r}, corr_id={self.corr_id!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +149,12 @@ def parse(raw: bytes) -> Request:
     if corr_id is None:
         raise Unparsable("Invalid request: 'head.corrId' must be a string", echo)
     return Request(
-        kind, corr_id, head.get("version"), body.get("data"), head.get("resonate:debug_time")
+        kind,
+        corr_id,
+        head.get("version"),
+        body.get("data"),
+        head.get("resonate:debug_time"),
+        head.get("auth"),
     )
 
 

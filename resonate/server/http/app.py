@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler as AiohttpHandler
 
 from resonate import __version__
 from resonate.core.errors import Code, ResonateError
-from resonate.server.http.auth import BASIC_CHALLENGE, check_basic
+from resonate.server.http.auth import PRINCIPAL
 from resonate.server.http.cors import Cors
 from resonate.server.http.openapi import build_document
 from resonate.server.http.protocol import (
@@ -116,6 +116,7 @@ def create_api_app(
     recorder = RequestMetrics(metrics) if metrics is not None else None
     operations = {route.operation for route in ROUTES}
     open_paths = frozenset(route.path for route in ROUTES if not route.authenticated)
+    authenticator = ctx.authenticator
     # The headers each route reads: all are checked (valid UTF-8, no NUL, at most 1024 bytes)
     # before the handler runs, so that no store ever sees one that is not (§1.3, §1.4).
     route_headers = {
@@ -145,8 +146,10 @@ def create_api_app(
                 and template not in STREAMS  # streams get 200 and end at once (§12)
             ):
                 raise ResonateError(Code.SHUTTING_DOWN, "the server is shutting down")
-            if ctx.basic_auth and request.path not in open_paths:
-                check_basic(request.headers.get("Authorization"), ctx.basic_auth)
+            if request.path not in open_paths:
+                # Who the request acts for; handlers authorise the ids it names (§9).
+                credentials = request.headers.get("Authorization")
+                request[PRINCIPAL] = authenticator.authenticate(credentials)
             for name in route_headers.get(route.name or "", ()):
                 header(request, name)
             if (request.content_length or 0) > max_body_size:
@@ -158,7 +161,7 @@ def create_api_app(
             response = cors.preflight()
             code = response.status * 100
         except ResonateError as error:
-            challenge = BASIC_CHALLENGE if error.code is Code.UNAUTHORIZED else None
+            challenge = authenticator.challenge if error.code is Code.UNAUTHORIZED else None
             rid = request_id(request) if error.code.http_status >= 500 else None
             if rid is not None:
                 log_server_error(request, rid, error)

@@ -23,7 +23,7 @@ from resonate.core.errors import Code, ResonateError, invalid
 from resonate.core.lock import LockQuery, lock_query_from_cursor
 from resonate.core.promise import COMPLETION_STATES, PromiseState
 from resonate.core.routing import Router
-from resonate.core.schedule import check_template
+from resonate.core.schedule import check_template, template_fixed_prefix
 from resonate.core.schema import Field, Kind, Schema, validate
 from resonate.core.search import (
     PromiseQuery,
@@ -44,6 +44,17 @@ from resonate.server import callbacks, dashboard, locks, promises, schedules, ta
 from resonate.server.delivery.poll import PollHub, stream_path
 from resonate.server.envelope import handle_envelope
 from resonate.server.envelope.debug import Debug
+from resonate.server.http.auth import (
+    Authenticator,
+    JwtVerifier,
+    authorize_everything,
+    authorize_id,
+    authorize_ids,
+    authorize_pattern,
+    authorize_task_id,
+    principal_of,
+    task_id_allowed,
+)
 from resonate.server.http.protocol import (
     MAX_HEADER_BYTES,
     fence,
@@ -54,6 +65,7 @@ from resonate.server.http.protocol import (
     strict_header,
     trace_headers,
 )
+from resonate.server.promises import Fence
 from resonate.store.base import SchemaStatus, Store
 
 # ---- request bodies -------------------------------------------------------------------------
@@ -163,6 +175,7 @@ class Context:
     clock: Clock
     promise_batch_size: int = 100
     basic_auth: dict[str, str] = field(default_factory=dict)  # user -> password; empty = off
+    jwt: JwtVerifier | None = None  # JWT bearer auth (api.auth.publicKey); None = off
     router: Router = field(default_factory=Router)
     base_url: str = "http://localhost:8001"  # system.url: the links sent to workers
     task_frequency: int = 60_000  # lease of claims made through GET task links
@@ -174,6 +187,11 @@ class Context:
     openapi_document: dict[str, Any] = field(default_factory=dict)
     started_at: int = 0  # the clock when the server started, ms (GET /stats)
     counts_cache: dashboard.CountsCache = field(default_factory=dashboard.CountsCache)
+
+    @property
+    def authenticator(self) -> Authenticator:
+        """The credentials the API listener accepts (http-api.md §9)."""
+        return Authenticator(self.basic_auth, self.jwt)
 
 
 Handler = Callable[[Context, web.Request], Awaitable[web.StreamResponse]]
@@ -251,12 +269,22 @@ TRACE = (
 # ---- handlers: promises ---------------------------------------------------------------------
 
 
+def _authorized_fence(request: web.Request) -> Fence | None:
+    """The fencing token of the Task-Id/Task-Counter headers; its task id is held to the
+    task-id rule like any other id the request names (§9.2)."""
+    fencing = fence(request)
+    if fencing is not None:
+        authorize_task_id(principal_of(request), fencing.task_id)
+    return fencing
+
+
 def _promise_response(outcome: promises.Outcome) -> web.Response:
     return json_response(201 if outcome.created else 200, outcome.promise.to_json())
 
 
 async def read_promise(ctx: Context, request: web.Request) -> web.Response:
     promise_id = path_id(request)
+    authorize_id(principal_of(request), "promise id", promise_id)
     promise = await ctx.store.run(
         partial(promises.read_promise, clock=ctx.clock, promise_id=promise_id)
     )
@@ -278,6 +306,7 @@ async def search_promises(ctx: Context, request: web.Request) -> web.Response:
             tags=parse_tag_filters(list(params.items())),
             limit=parse_limit(params.get("limit")),
         )
+    authorize_pattern(principal_of(request), "promise id pattern", query.id)
     page = await ctx.store.run(
         partial(
             promises.search_promises,
@@ -293,8 +322,9 @@ async def search_promises(ctx: Context, request: web.Request) -> web.Response:
 
 async def create_promise(ctx: Context, request: web.Request) -> web.Response:
     strict = strict_header(request)
-    fencing = fence(request)
+    fencing = _authorized_fence(request)
     body = validate(CREATE_PROMISE, await read_json_object(request))
+    authorize_id(principal_of(request), "promise id", body["id"])
     command = promises.CreatePromise(
         id=body["id"],
         timeout=body["timeout"] or 0,
@@ -313,6 +343,7 @@ async def create_promise_and_task(ctx: Context, request: web.Request) -> web.Res
     strict = strict_header(request)
     body = validate(CREATE_PROMISE_AND_TASK, await read_json_object(request))
     promise, task = body["promise"], body["task"]
+    authorize_id(principal_of(request), "promise id", promise["id"])
     command = promises.CreatePromise(
         id=promise["id"],
         timeout=promise["timeout"] or 0,
@@ -336,7 +367,8 @@ async def create_promise_and_task(ctx: Context, request: web.Request) -> web.Res
 async def complete_promise(ctx: Context, request: web.Request) -> web.Response:
     promise_id = path_id(request)
     strict = strict_header(request)
-    fencing = fence(request)
+    fencing = _authorized_fence(request)
+    authorize_id(principal_of(request), "promise id", promise_id)
     body = validate(COMPLETE_PROMISE, await read_json_object(request))
     command = promises.CompletePromise(
         id=promise_id,
@@ -367,10 +399,14 @@ def _registration_response(registration: callbacks.Registration) -> web.Response
 
 
 async def _create_callback(ctx: Context, request: web.Request, by_body: bool) -> web.Response:
-    fencing = fence(request)
+    fencing = _authorized_fence(request)
     schema = CREATE_CALLBACK_BY_BODY if by_body else CREATE_CALLBACK
     body = validate(schema, await read_json_object(request))
     promise_id = body["promiseId"] if by_body else path_id(request)
+    authorize_ids(
+        principal_of(request),
+        {"promise id": promise_id, "root promise id": body["rootPromiseId"]},
+    )
     if promise_id == body["rootPromiseId"]:
         raise invalid("rootPromiseId", "The field rootPromiseId must differ from the promise id.")
     registration = await ctx.store.run(
@@ -392,6 +428,7 @@ async def _create_subscription(ctx: Context, request: web.Request, by_body: bool
     schema = CREATE_SUBSCRIPTION_BY_BODY if by_body else CREATE_SUBSCRIPTION
     body = validate(schema, await read_json_object(request))
     promise_id = body["promiseId"] if by_body else path_id(request)
+    authorize_id(principal_of(request), "promise id", promise_id)
     registration = await ctx.store.run(
         partial(
             callbacks.create_subscription,
@@ -432,6 +469,7 @@ async def list_callbacks(ctx: Context, request: web.Request) -> web.Response:
         if not promise_id:
             raise invalid("promiseId", "The field promiseId is required.")
         query = CallbackQuery(promise_id, limit=parse_limit(params.get("limit")))
+    authorize_id(principal_of(request), "promise id", query.promise_id)
     page = await ctx.store.read(partial(callbacks.list_callbacks, query=query))
     return json_response(
         200,
@@ -468,6 +506,7 @@ async def _claim(ctx: Context, command: tasks.ClaimTask) -> web.Response:
 
 async def claim_task(ctx: Context, request: web.Request) -> web.Response:
     body = validate(CLAIM_TASK, await read_json_object(request))
+    authorize_task_id(principal_of(request), body["id"])
     return await _claim(
         ctx,
         tasks.ClaimTask(body["id"], _counter(body["counter"]), body["processId"], body["ttl"] or 0),
@@ -476,6 +515,7 @@ async def claim_task(ctx: Context, request: web.Request) -> web.Response:
 
 async def claim_task_link(ctx: Context, request: web.Request) -> web.Response:
     task_id, counter = _link_ref(request)
+    authorize_task_id(principal_of(request), task_id)
     return await _claim(
         ctx, tasks.ClaimTask(task_id, counter, f"{task_id}/{counter}", ctx.task_frequency)
     )
@@ -490,11 +530,14 @@ async def _complete(ctx: Context, task_id: str, counter: int) -> web.Response:
 
 async def complete_task(ctx: Context, request: web.Request) -> web.Response:
     body = validate(TASK_REF, await read_json_object(request))
+    authorize_task_id(principal_of(request), body["id"])
     return await _complete(ctx, body["id"], _counter(body["counter"]))
 
 
 async def complete_task_link(ctx: Context, request: web.Request) -> web.Response:
-    return await _complete(ctx, *_link_ref(request))
+    task_id, counter = _link_ref(request)
+    authorize_task_id(principal_of(request), task_id)
+    return await _complete(ctx, task_id, counter)
 
 
 async def _drop(ctx: Context, task_id: str, counter: int) -> web.Response:
@@ -506,11 +549,14 @@ async def _drop(ctx: Context, task_id: str, counter: int) -> web.Response:
 
 async def drop_task(ctx: Context, request: web.Request) -> web.Response:
     body = validate(TASK_REF, await read_json_object(request))
+    authorize_task_id(principal_of(request), body["id"])
     return await _drop(ctx, body["id"], _counter(body["counter"]))
 
 
 async def drop_task_link(ctx: Context, request: web.Request) -> web.Response:
-    return await _drop(ctx, *_link_ref(request))
+    task_id, counter = _link_ref(request)
+    authorize_task_id(principal_of(request), task_id)
+    return await _drop(ctx, task_id, counter)
 
 
 async def _heartbeat(ctx: Context, process_id: str) -> web.Response:
@@ -532,6 +578,7 @@ async def heartbeat_task_link(ctx: Context, request: web.Request) -> web.Respons
 
 async def read_task(ctx: Context, request: web.Request) -> web.Response:
     task_id = path_id(request, max_bytes=None)
+    authorize_task_id(principal_of(request), task_id)
     task = await ctx.store.run(partial(tasks.read_task, task_id=task_id))
     return json_response(200, task.to_extended_json())
 
@@ -549,10 +596,25 @@ async def search_tasks(ctx: Context, request: web.Request) -> web.Response:
             root_promise_id=params.get("rootPromiseId") or None,
             limit=parse_limit(params.get("limit")),
         )
+    _authorize_task_search(request, query)
     page = await ctx.store.run(partial(tasks.search_tasks, query=query))
     return json_response(
         200, {"cursor": page.cursor, "tasks": [t.to_extended_json() for t in page.tasks]}
     )
+
+
+def _authorize_task_search(request: web.Request, query: TaskQuery) -> None:
+    """A restricted principal needs an ``id`` pattern within the task-id rule or a
+    ``rootPromiseId`` within its prefix (the filters are ANDed: either one bounds the page)."""
+    principal = principal_of(request)
+    root = query.root_promise_id
+    if root is not None and principal.allows(root):
+        return
+    if task_id_allowed(principal, query.id.partition("*")[0]):
+        return
+    if root is not None:
+        authorize_id(principal, "root promise id", root)
+    authorize_task_id(principal, query.id)
 
 
 # ---- locks (http-api.md §8): request bodies and handlers -------------------------------------
@@ -575,6 +637,7 @@ HEARTBEAT_LOCKS = Schema("HeartbeatLocksRequest", (Field("processId", Kind.ID, r
 
 async def acquire_lock(ctx: Context, request: web.Request) -> web.Response:
     body = validate(ACQUIRE_LOCK, await read_json_object(request))
+    authorize_id(principal_of(request), "resource id", body["resourceId"])
     command = locks.AcquireLock(
         body["resourceId"], body["executionId"], body["processId"], body["ttl"] or 0
     )
@@ -584,6 +647,7 @@ async def acquire_lock(ctx: Context, request: web.Request) -> web.Response:
 
 async def release_lock(ctx: Context, request: web.Request) -> web.Response:
     body = validate(RELEASE_LOCK, await read_json_object(request))
+    authorize_id(principal_of(request), "resource id", body["resourceId"])
     await ctx.store.run(
         partial(
             locks.release_lock, resource_id=body["resourceId"], execution_id=body["executionId"]
@@ -602,6 +666,7 @@ async def heartbeat_locks(ctx: Context, request: web.Request) -> web.Response:
 
 async def read_lock(ctx: Context, request: web.Request) -> web.Response:
     resource_id = path_id(request, "resourceId")
+    authorize_id(principal_of(request), "resource id", resource_id)
     lock = await ctx.store.run(partial(locks.read_lock, resource_id=resource_id))
     return json_response(200, lock.to_json())
 
@@ -618,6 +683,7 @@ async def search_locks(ctx: Context, request: web.Request) -> web.Response:
             execution_id=params.get("executionId") or None,
             limit=parse_limit(params.get("limit")),
         )
+    authorize_pattern(principal_of(request), "resource id pattern", query.resource_id)
     page = await ctx.store.run(partial(locks.search_locks, query=query))
     return json_response(
         200, {"cursor": page.cursor, "locks": [lock.to_json() for lock in page.locks]}
@@ -628,6 +694,7 @@ async def search_locks(ctx: Context, request: web.Request) -> web.Response:
 
 
 async def read_stats(ctx: Context, request: web.Request) -> web.Response:
+    authorize_everything(principal_of(request), "reading the counts of every prefix")
     snapshot = await ctx.counts_cache.get(ctx.store, ctx.clock)
     counts = snapshot.counts
     return json_response(
@@ -648,6 +715,7 @@ async def read_stats(ctx: Context, request: web.Request) -> web.Response:
 
 
 async def read_stuck(ctx: Context, request: web.Request) -> web.Response:
+    authorize_everything(principal_of(request), "listing stuck items of every prefix")
     params = request.query
     query = dashboard.StuckQuery(
         lease_within=parse_int_param(
@@ -727,10 +795,18 @@ async def create_schedule(ctx: Context, request: web.Request) -> web.Response:
     body = validate(CREATE_SCHEDULE, await read_json_object(request))
     if not body["cron"].strip():
         raise invalid("cron", "The field cron must be a valid cron expression.")
+    template = check_template(body["promiseId"], body["id"])
+    authorize_ids(
+        principal_of(request),
+        {
+            "schedule id": body["id"],
+            "promise id template": template_fixed_prefix(template, body["id"]),
+        },
+    )
     command = schedules.CreateSchedule(
         id=body["id"],
         cron=body["cron"],
-        promise_id=check_template(body["promiseId"], body["id"]),
+        promise_id=template,
         promise_timeout=body["promiseTimeout"] or 0,
         description=body["description"] if body["description"] is not None else body["desc"],
         timezone=body["timezone"] or None,
@@ -746,12 +822,16 @@ async def create_schedule(ctx: Context, request: web.Request) -> web.Response:
 
 
 async def read_schedule(ctx: Context, request: web.Request) -> web.Response:
-    schedule = await ctx.store.run(partial(schedules.read_schedule, schedule_id=path_id(request)))
+    schedule_id = path_id(request)
+    authorize_id(principal_of(request), "schedule id", schedule_id)
+    schedule = await ctx.store.run(partial(schedules.read_schedule, schedule_id=schedule_id))
     return json_response(200, schedule.to_json())
 
 
 async def delete_schedule(ctx: Context, request: web.Request) -> web.Response:
-    await ctx.store.run(partial(schedules.delete_schedule, schedule_id=path_id(request)))
+    schedule_id = path_id(request)
+    authorize_id(principal_of(request), "schedule id", schedule_id)
+    await ctx.store.run(partial(schedules.delete_schedule, schedule_id=schedule_id))
     return web.Response(status=204)
 
 
@@ -769,6 +849,7 @@ async def search_schedules(ctx: Context, request: web.Request) -> web.Response:
             tags=parse_tag_filters(list(params.items())),
             limit=parse_limit(params.get("limit")),
         )
+    authorize_pattern(principal_of(request), "schedule id pattern", query.id)
     page = await ctx.store.run(partial(schedules.search_schedules, query=query))
     return json_response(
         200, {"cursor": page.cursor, "schedules": [s.to_json() for s in page.schedules]}

@@ -50,8 +50,8 @@ from tests.support.servers import ServerProcess
 DSN = pg.DSN
 FAR = 2**62
 NOW = 1_700_000_000_000
-LATEST = 5  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function,
-# 004_dashboard_indexes, 005_callbacks_by_promise_index
+LATEST = 6  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function,
+# 004_dashboard_indexes, 005_callbacks_by_promise_index, 006_protocol_2026
 
 
 # ---- fixtures -----------------------------------------------------------------------------------
@@ -207,6 +207,7 @@ async def test_a_fresh_database_is_migrated_at_open(database: str) -> None:
         (3, "complete_promise_function"),
         (4, "dashboard_indexes"),
         (5, "callbacks_by_promise_index"),
+        (6, "protocol_2026"),
     ]
     assert "timezone" in {r["column_name"] for r in columns}
 

@@ -34,14 +34,18 @@ def _resolve(args: list[str], *, dev: bool = False) -> ResolvedConfig | None:
 
 
 def _describe_store(config: Config) -> str:
+    """The store for logs and `migrate status`: the SQLite path, or PostgreSQL host, port,
+    database and user; never the password (nor the rest of a URL)."""
     if config.store_kind == "postgres":
         if config["aio.store.postgres.url"]:
-            return "postgres (url)"
+            from resonate.store.postgres.connection import describe_url
+
+            return f"postgres {describe_url(config['aio.store.postgres.url'])}"
         return (
             f"postgres host={config['aio.store.postgres.host']} "
             f"port={config['aio.store.postgres.port']} "
             f"database={config['aio.store.postgres.database']} "
-            f"user={config['aio.store.postgres.username']}"
+            f"user={config['aio.store.postgres.username'] or '(default)'}"
         )
     return f"sqlite path={config['aio.store.sqlite.path']}"
 
@@ -60,6 +64,14 @@ def _describe_auth(config: Config) -> str:
         ]
         modes.append("jwt bearer" + (f" ({', '.join(checks)})" if checks else ""))
     return ", ".join(modes) or "off (every request is allowed)"
+
+
+def _describe_poll_auth(config: Config) -> str:
+    users = config["aio.poll.auth"]
+    modes = [f"basic ({len(users)} user{'s' if len(users) != 1 else ''})"] if users else []
+    if config["api.auth.publicKey"]:
+        modes.append("jwt bearer")
+    return ", ".join(modes) or "off (every stream is allowed)"
 
 
 def run_serve(args: list[str], dev: bool) -> int:
@@ -85,10 +97,13 @@ def run_serve(args: list[str], dev: bool) -> int:
 
 
 async def _serve(resolved: ResolvedConfig, *, debug: bool = False) -> int:
+    from resonate import __version__
     from resonate.server.app import Server, serve_until_signalled
     from resonate.store.base import MigrationError, StoreUnavailable
 
     config = resolved.config
+    # The banner (docs/configuration.md, "Logs"): version, config file, store, listeners, auth.
+    log.info("resonate %s (python %s)", __version__, sys.version.split()[0])
     log.info("config file: %s", resolved.file or "none")
     log.info("store: %s", _describe_store(config))
     server = Server(config, debug=debug)
@@ -103,10 +118,14 @@ async def _serve(resolved: ResolvedConfig, *, debug: bool = False) -> int:
         await server.stop()
         return 1
     log.info("api listening on %s:%s", *(server.api_address or ("?", "?")))
+    if server.poll_address:
+        log.info("poll listening on %s:%s", *server.poll_address)
     if server.metrics_address:
         log.info("metrics listening on %s:%s", *server.metrics_address)
-    log.info("system.url: %s", config.system_url())
+    log.info("system.url: %s", server.context.base_url if server.context else config.system_url())
     log.info("api auth: %s", _describe_auth(config))
+    if server.poll_address:
+        log.info("poll auth: %s", _describe_poll_auth(config))
     return await serve_until_signalled(server)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -356,17 +357,36 @@ class Server:
         return f"http://{host}:{port}"
 
     async def stop(self) -> None:
-        """Graceful shutdown (http-api.md §12)."""
+        """Graceful shutdown (http-api.md §12; docs/operations.md, "Drain").
+
+        1. ``/readyz`` answers 503 from now on; every listener stops accepting connections.
+        2. Every SSE stream ends at once with a ``: shutting down`` comment and the terminating
+           chunk. Meanwhile in-flight requests finish, for up to ``api.http.timeout``; a request
+           arriving on a connection already open is answered 503 (50300), except ``/healthz``.
+        3. The connections close, the background loops end after their current pass, in-flight
+           HTTP pushes are abandoned (their tasks stay INIT and are retried after a restart).
+        4. The store closes: queued group-commit batches commit first, then (SQLite) the WAL is
+           checkpointed.
+        """
         if self.context is not None:
             self.context.shutting_down = True
-        for hub in (self.poll, self.poll_2026):
-            if hub is not None:
-                await hub.close()  # end every stream cleanly, so the drain need not wait
-        for runner in self._runners:
-            await runner.cleanup()
-        self._runners.clear()
         for loop in self.loops:
-            loop.stop()
+            loop.stop()  # each ends after its current pass, while the requests drain
+        runners = list(self._runners)
+        self._runners.clear()
+        for runner in runners:
+            for site in list(runner.sites):
+                await site.stop()  # no new connections on any listener
+        drain_seconds = self.config["api.http.timeout"] / 1000
+        deadline = asyncio.get_running_loop().time() + drain_seconds
+        hubs = [hub for hub in (self.poll, self.poll_2026) if hub is not None]
+        await asyncio.gather(*(hub.close() for hub in hubs), self._finish_in_flight(deadline))
+        remaining = deadline - asyncio.get_running_loop().time()
+        for runner in runners:
+            # What is still in flight past the limit is cancelled by the cleanup (aiohttp reads
+            # this attribute there; the limit counts from the start of the drain).
+            runner._shutdown_timeout = max(remaining, 0.1)
+        await asyncio.gather(*(runner.cleanup() for runner in runners))
         for task in self._tasks:
             try:
                 await task
@@ -383,26 +403,72 @@ class Server:
             await self.store.close()
             self.store = None
 
+    async def _finish_in_flight(self, deadline: float) -> None:
+        """Wait until no connection serves a request, or ``deadline`` (loop time). A connection
+        serving one is told to read nothing after it (a body still arriving fails at once,
+        answered 503); idle connections stay open meanwhile, so that a request on one (e.g. a
+        readiness probe) gets its 503 instead of a closed connection."""
+        loop = asyncio.get_running_loop()
+        listeners = list(self.listeners.values())
+
+        def serving() -> list[Any]:
+            return [
+                connection
+                for server in listeners
+                for connection in server.connections
+                if connection not in server.idle
+            ]
+
+        closed: set[Any] = set()
+        while loop.time() < deadline:
+            busy = serving()
+            if not busy:
+                return
+            for connection in busy:
+                if connection not in closed:
+                    closed.add(connection)
+                    connection.close()
+            await asyncio.sleep(0.02)
+
+
+# How a second signal ends the process: 128 + the signal number, as a shell reports it.
+SECOND_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
 
 async def serve_until_signalled(server: Server) -> int:
-    """Run until SIGINT/SIGTERM, drain, return 0; a second signal exits at once with 1."""
+    """Run until SIGINT/SIGTERM, drain, return 0. A second signal during the drain exits at
+    once with 130 (SIGINT) or 143 (SIGTERM).
+
+    Exiting without draining loses no acknowledged write: a 2xx is sent only after its
+    transaction committed (SQLite group commit answers a batch after its COMMIT, with
+    ``synchronous`` FULL by default; PostgreSQL after its COMMIT). A write not yet committed
+    was not acknowledged; its client sees the connection close and may retry. SQLite replays
+    its WAL at the next start, as after a crash; nothing else needs the drain to be durable."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = 0
 
-    def on_signal() -> None:
+    def on_signal(sig: signal.Signals) -> None:
         nonlocal signals
         signals += 1
         if signals > 1:
-            log.warning("second signal: exiting without draining")
-            import os
-
-            os._exit(1)
-        log.info("shutting down: draining in-flight requests")
+            code = SECOND_SIGNAL_EXIT.get(sig, 128 + int(sig))
+            log.warning(
+                "second signal (%s): exiting at once with %d, without draining", sig.name, code
+            )
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os._exit(code)
+        log.info(
+            "%s: shutting down; draining in-flight requests for up to %gs "
+            "(a second signal exits at once)",
+            sig.name,
+            server.config["api.http.timeout"] / 1000,
+        )
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
+        loop.add_signal_handler(sig, on_signal, sig)
     await stop.wait()
     await server.stop()
     log.info("stopped")

@@ -220,6 +220,7 @@ async def test_stream_headers_and_event_framing(serve: Serve) -> None:
     assert event.count(b"\n") == 2  # the JSON is on one line
 
     await served.hub.close()
+    assert await read_chunk(reader) == b": shutting down\n\n"  # the final comment (§12)
     assert await read_chunk(reader) == b""  # the terminating zero-length chunk
     writer.close()
 

@@ -45,6 +45,9 @@ STREAM_HEADERS = {
     "Connection": "keep-alive",
 }
 KEEP_ALIVE_EVENT = b": keep-alive\n\n"
+# The last line of every stream the server ends because it shuts down (an SSE comment, which
+# clients ignore), just before the terminating chunk: a worker's log can tell why it ended.
+SHUTDOWN_EVENT = b": shutting down\n\n"
 
 
 def parse_stream_path(path: str) -> tuple[str, str]:
@@ -233,7 +236,7 @@ class PollHub:
         replacing = not self.shared_ids and connection_id in self._groups.get(group, ())
         if self._closed or (self._count >= self.max_connections and not replacing):
             # The worker reconnects after its back-off; a non-2xx would stop it for good.
-            await self._finish(response)
+            await self._finish(response, shutting_down=self._closed)
             return response
         connection = self._open(group, connection_id, request)
         try:
@@ -314,7 +317,7 @@ class PollHub:
                     wake_at.append(end_at)
                 await self._wait(connection, min(wake_at) - now if wake_at else None)
             if not connection.peer_gone:
-                await self._finish(response)
+                await self._finish(response, shutting_down=self._closed)
         except ConnectionError as error:
             log.debug("poll stream %s/%s lost: %s", connection.group, connection.id, error)
 
@@ -331,9 +334,12 @@ class PollHub:
             connection.idle = False
 
     @staticmethod
-    async def _finish(response: web.StreamResponse) -> None:
-        """The terminating zero-length chunk; a dead peer cannot get it and is left alone."""
+    async def _finish(response: web.StreamResponse, *, shutting_down: bool = False) -> None:
+        """The terminating zero-length chunk, after the final ``: shutting down`` comment when
+        the server shuts down; a dead peer cannot get them and is left alone."""
         with contextlib.suppress(ConnectionError):
+            if shutting_down:
+                await response.write(SHUTDOWN_EVENT)
             await response.write_eof()
 
     async def _sweep(self) -> None:

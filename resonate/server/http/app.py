@@ -3,6 +3,7 @@ maps errors, counts requests and enforces draining."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from functools import partial
@@ -82,25 +83,60 @@ class RequestMetrics:
         metrics.child(metrics.api_duration, operation, "http").observe(seconds)
 
 
-def log_server_error(request: web.BaseRequest, rid: str, error: ResonateError) -> None:
-    """The one log line of a 5xx answer: what the client was not told (the cause), under the
-    request id its body names. Draining (503 50300) is expected and not logged."""
-    if error.code is Code.SHUTTING_DOWN:
+def _error_level(code: Code) -> int:
+    """The level of a 5xx answer's line: a fault (500, store error) is an ERROR, a drain is
+    expected (INFO), anything else unavailable is a WARNING."""
+    if code in (Code.INTERNAL_ERROR, Code.STORE_ERROR):
+        return logging.ERROR
+    if code is Code.SHUTTING_DOWN:
+        return logging.INFO
+    return logging.WARNING
+
+
+def log_access(
+    request: web.BaseRequest,
+    rid: str,
+    status: int,
+    seconds: float,
+    *,
+    level: int = logging.DEBUG,
+    detail: str | None = None,
+    exc_info: Any = None,
+) -> None:
+    """The one line of a request: at DEBUG, except a 5xx, which is always logged (WARNING or
+    ERROR, INFO for a drain's 503) with the cause the client was not told (and, for an ERROR,
+    its traceback).
+    The query string is left out: only the path, which names ids, never credentials."""
+    if not log.isEnabledFor(level):
         return
-    cause = error.__cause__
-    level = (
-        logging.ERROR if error.code in (Code.INTERNAL_ERROR, Code.STORE_ERROR) else logging.WARNING
-    )
+    duration_ms = round(seconds * 1000, 3)
+    message = f"{request.method} {request.path} {status} {duration_ms:.1f}ms (request id {rid})"
+    if detail:
+        message += f": {detail}"
     log.log(
         level,
-        "%s %s answered %d (request id %s): %s",
-        request.method,
-        request.path,
-        int(error.code),
-        rid,
-        error.describe(),
-        exc_info=(type(cause), cause, cause.__traceback__) if cause is not None else None,
+        "%s",
+        message,
+        exc_info=exc_info,
+        extra={
+            "request_id": rid,
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "duration_ms": duration_ms,
+        },
     )
+
+
+def _cause_info(error: BaseException) -> Any:
+    cause = error.__cause__
+    return (type(cause), cause, cause.__traceback__) if cause is not None else None
+
+
+async def _echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer of the API listener names its request id (streams too: this runs as the
+    headers go out)."""
+    response.headers["Request-Id"] = request_id(request)
 
 
 def create_api_app(
@@ -127,6 +163,7 @@ def create_api_app(
     @web.middleware
     async def middleware(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
         started = time.perf_counter()
+        rid = request_id(request)
         route = request.match_info.route
         resource = route.resource
         template = resource.canonical if resource is not None else UNMATCHED
@@ -136,6 +173,9 @@ def create_api_app(
             in_flight.inc()
         code: int
         response: web.StreamResponse
+        level = logging.DEBUG
+        detail: str | None = None
+        exc_info: Any = None
         try:
             if cors.enabled and cors.is_preflight(request):
                 # Before draining, auth and routing: a preflight carries no credentials.
@@ -162,21 +202,38 @@ def create_api_app(
             code = response.status * 100
         except ResonateError as error:
             challenge = authenticator.challenge if error.code is Code.UNAUTHORIZED else None
-            rid = request_id(request) if error.code.http_status >= 500 else None
-            if rid is not None:
-                log_server_error(request, rid, error)
-            response = error_response(error, challenge, rid, error_docs_url)
+            server_error = error.code.http_status >= 500
+            if server_error:
+                level, detail = _error_level(error.code), error.describe()
+                # A fault gets its traceback; an outage (503) is described on its one line.
+                exc_info = _cause_info(error) if level >= logging.ERROR else None
+            response = error_response(
+                error, challenge, rid if server_error else None, error_docs_url
+            )
             code = int(error.code)
         except web.HTTPException as exc:
             mapped, headers = _as_error(exc)
-            rid = request_id(request) if exc.status >= 500 else None
-            response = error_response(mapped, headers, rid, error_docs_url)
-            code = int(mapped.code)
-        except Exception:
-            rid = request_id(request)
-            log.exception(
-                "%s %s: unhandled error (request id %s)", request.method, request.path, rid
+            server_error = exc.status >= 500
+            if server_error:
+                level, detail = logging.ERROR, mapped.describe()
+            response = error_response(
+                mapped, headers, rid if server_error else None, error_docs_url
             )
+            code = int(mapped.code)
+        except asyncio.CancelledError:
+            # The drain's limit (api.http.timeout) passed: no answer goes out; name the request.
+            log_access(
+                request,
+                rid,
+                499,
+                time.perf_counter() - started,
+                level=logging.WARNING,
+                detail="cancelled at shutdown: the drain limit api.http.timeout passed",
+            )
+            raise
+        except Exception as exc:
+            level, detail = logging.ERROR, "unhandled error"
+            exc_info = (type(exc), exc, exc.__traceback__)
             response = error_response(
                 ResonateError(Code.INTERNAL_ERROR, "internal error"), None, rid
             )
@@ -189,18 +246,21 @@ def create_api_app(
             response.force_close()  # let the drain finish instead of waiting on keep-alives
         elif request.content.exception() is not None and not response.prepared:
             response.force_close()  # the body stream broke: the connection closes after this
+        if detail is None and response.status >= 500 and response.status != 500:
+            # A 5xx a handler answered itself (the 2026 envelope's 503: store unavailable or
+            # draining) is logged here; a 500 is logged with its cause where it is made.
+            level = logging.INFO if ctx.shutting_down else logging.WARNING
+            detail = "answered by the handler"
+        seconds = time.perf_counter() - started
         if recorder is not None:
-            recorder.observe(
-                request.method,
-                template,
-                response.status,
-                operation,
-                code,
-                time.perf_counter() - started,
-            )
+            recorder.observe(request.method, template, response.status, operation, code, seconds)
+        log_access(
+            request, rid, response.status, seconds, level=level, detail=detail, exc_info=exc_info
+        )
         return response
 
     app = web.Application(middlewares=[middleware], client_max_size=max_body_size)
+    app.on_response_prepare.append(_echo_request_id)
     cors.install(app)
     app[CONTEXT_KEY] = ctx
     app[BODY_LIMITS] = BodyLimits(max_body_size, header_timeout_ms / 1000)

@@ -7,6 +7,7 @@ The error table lives here once: a ResonateError's code decides the status and b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -222,17 +223,25 @@ def header(request: web.BaseRequest, name: str) -> str | None:
     return None if value is None else check_header(name, value)
 
 
+# Where request_id() keeps the id it chose, so that every later call returns the same one.
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+
+
 def request_id(request: web.BaseRequest) -> str:
     """The caller's ``request-id`` when it is a valid header value, else a fresh UUID: the id
     logs and 5xx bodies name the request by. (Routes that read the header refuse an invalid
     one with a 400 first; this is for answers given before or without a route.)"""
+    if REQUEST_ID_KEY in request:
+        return request[REQUEST_ID_KEY]
+    rid: str | None = None
     value = request.headers.get("request-id")
     if value:
-        try:
-            return check_header("request-id", value)
-        except ResonateError:
-            pass
-    return str(uuid.uuid4())
+        with contextlib.suppress(ResonateError):
+            rid = check_header("request-id", value)
+    rid = rid or str(uuid.uuid4())
+    # One id per request: the access line, the 5xx body and the echoed header agree.
+    request[REQUEST_ID_KEY] = rid
+    return rid
 
 
 def strict_header(request: web.Request) -> bool:

@@ -24,9 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,8 @@ import httpx
 import pytest
 
 from tests.support import pg
-from tests.support.servers import ServerProcess, wait_until
+from tests.support.sdk import Record, SdkProcess, read_records, sdk_env, wait_for
+from tests.support.servers import ServerProcess
 
 SDK_VERSION = "0.4.12"
 HERE = Path(__file__).resolve().parent
@@ -65,24 +64,11 @@ def _sdk_ok(python: Path) -> bool:
     )
     try:
         result = subprocess.run(
-            [str(python), "-c", check], capture_output=True, cwd="/", timeout=60, env=_clean_env()
+            [str(python), "-c", check], capture_output=True, cwd="/", timeout=60, env=sdk_env()
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return result.returncode == 0
-
-
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESONATE_")}
-    for key in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"):
-        env.pop(key, None)
-    no_proxy = "127.0.0.1,localhost"
-    env["NO_PROXY"] = env["no_proxy"] = (
-        f"{env['NO_PROXY']},{no_proxy}" if env.get("NO_PROXY") else no_proxy
-    )
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
 
 
 def _build_venv() -> None:
@@ -105,7 +91,7 @@ def _build_venv() -> None:
         capture_output=True,
         timeout=600,
         cwd="/",
-        env=_clean_env(),
+        env=sdk_env(),
     )
 
 
@@ -145,38 +131,6 @@ def sdk_python() -> Path:
 # Processes and records
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05):
-    """``wait_until`` with a timeout in seconds instead of a deadline."""
-    return wait_until(predicate, time.monotonic() + timeout, interval, what)
-
-
-@dataclass(frozen=True)
-class Record:
-    event: str
-    key: str
-    os_pid: int
-    sdk_pid: str
-
-
-@dataclass
-class SdkProcess:
-    name: str
-    group: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    result_path: Path | None = None
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
 class SdkCluster:
     """SDK processes against one server. Everything it starts is killed by `close`."""
 
@@ -192,7 +146,7 @@ class SdkCluster:
     # -- processes ----------------------------------------------------------------------------
 
     def _env(self) -> dict[str, str]:
-        env = _clean_env()
+        env = sdk_env()
         env.update(
             RESONATE_SERVER=self.server.url,
             RESONATE_POLLER=self.server.poll_url,
@@ -302,17 +256,7 @@ class SdkCluster:
     # -- observation --------------------------------------------------------------------------
 
     def records(self, event: str | None = None, key: object | None = None) -> list[Record]:
-        if not self.records_path.exists():
-            return []
-        out = []
-        for line in self.records_path.read_text().splitlines():
-            parts = line.split()
-            if len(parts) != 4:
-                continue  # a line being written
-            record = Record(parts[0], parts[1], int(parts[2]), parts[3])
-            if (event is None or record.event == event) and (key is None or record.key == str(key)):
-                out.append(record)
-        return out
+        return read_records(self.records_path, event, key)
 
     def poll_connections(self) -> int | None:
         """The server's gauge aio_plugin_connections{type="poll"}, or None if not exported."""

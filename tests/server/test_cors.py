@@ -89,7 +89,7 @@ def assert_preflight(response: httpx.Response, allow_origin: str) -> None:
 
 def assert_actual(response: httpx.Response, allow_origin: str) -> None:
     assert response.headers["access-control-allow-origin"] == allow_origin
-    assert response.headers["access-control-expose-headers"] == "Resonate-Version"
+    assert response.headers["access-control-expose-headers"] == "Resonate-Version, Request-Id"
     assert "resonate-version" in response.headers
     if allow_origin != "*":
         assert "Origin" in {v.strip() for v in response.headers["vary"].split(",")}
@@ -208,5 +208,5 @@ def test_poll_listener_stream_carries_the_headers(listed):
 def assert_actual_origin_only(response: httpx.Response, origin: str) -> None:
     """The poll listener sends no Resonate-Version, but exposes it all the same."""
     assert response.headers["access-control-allow-origin"] == origin
-    assert response.headers["access-control-expose-headers"] == "Resonate-Version"
+    assert response.headers["access-control-expose-headers"] == "Resonate-Version, Request-Id"
     assert "Origin" in response.headers["vary"]

@@ -87,6 +87,16 @@ def test_json_lines_carry_the_request_fields_and_the_request_id_is_echoed(
     assert access["time"].endswith("Z") and "T" in access["time"]
 
 
+def test_the_poll_listener_logs_and_echoes_the_request_id_too(json_server: ServerProcess) -> None:
+    rid = f"rid-{uuid.uuid4().hex[:8]}"
+    response = httpx.get(json_server.poll_url + "/no-slash", headers={"Request-Id": rid})
+    assert response.status_code == 400
+    assert response.headers["Request-Id"] == rid
+    (access,) = logged(json_server, lambda e: e.get("request_id") == rid, "the access line")
+    assert access["method"] == "GET" and access["path"] == "/no-slash"
+    assert access["status"] == 400 and access["level"] == "debug"
+
+
 def test_text_format_logs_no_access_line_at_info(
     server_factory: type[ServerProcess], tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,13 @@ from aiohttp.typedefs import Handler as AiohttpHandler
 from resonate.core.errors import Code, ResonateError, bad_request
 from resonate.server.http.auth import PRINCIPAL, Authenticator, JwtVerifier
 from resonate.server.http.cors import Cors
-from resonate.server.http.protocol import dumps, error_response
+from resonate.server.http.protocol import (
+    dumps,
+    echo_request_id,
+    error_response,
+    log_access,
+    request_id,
+)
 from resonate.server.metrics import Metrics
 
 log = logging.getLogger("resonate.poll")
@@ -393,6 +400,14 @@ def create_poll_app(
 
     @web.middleware
     async def middleware(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await answer(request, handler)
+        # One access line per request at debug, as on the API listener (a stream's when it
+        # ends).
+        log_access(request, request_id(request), response.status, time.perf_counter() - started)
+        return response
+
+    async def answer(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
         if cors.enabled and cors.is_preflight(request):
             return cors.preflight()  # before auth: a preflight carries no credentials
         try:
@@ -412,6 +427,7 @@ def create_poll_app(
         return await hub.handle(request, stream_path(request))
 
     app = web.Application(middlewares=[middleware])
+    app.on_response_prepare.append(echo_request_id)
     cors.install(app)
     app.router.add_route("GET", "/{path:.*}", stream, name="poll")
     return app

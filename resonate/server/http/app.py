@@ -20,8 +20,10 @@ from resonate.server.http.openapi import build_document
 from resonate.server.http.protocol import (
     BODY_LIMITS,
     BodyLimits,
+    echo_request_id,
     error_response,
     header,
+    log_access,
     request_id,
     route_not_found,
 )
@@ -93,50 +95,9 @@ def _error_level(code: Code) -> int:
     return logging.WARNING
 
 
-def log_access(
-    request: web.BaseRequest,
-    rid: str,
-    status: int,
-    seconds: float,
-    *,
-    level: int = logging.DEBUG,
-    detail: str | None = None,
-    exc_info: Any = None,
-) -> None:
-    """The one line of a request: at DEBUG, except a 5xx, which is always logged (WARNING or
-    ERROR, INFO for a drain's 503) with the cause the client was not told (and, for an ERROR,
-    its traceback).
-    The query string is left out: only the path, which names ids, never credentials."""
-    if not log.isEnabledFor(level):
-        return
-    duration_ms = round(seconds * 1000, 3)
-    message = f"{request.method} {request.path} {status} {duration_ms:.1f}ms (request id {rid})"
-    if detail:
-        message += f": {detail}"
-    log.log(
-        level,
-        "%s",
-        message,
-        exc_info=exc_info,
-        extra={
-            "request_id": rid,
-            "method": request.method,
-            "path": request.path,
-            "status": status,
-            "duration_ms": duration_ms,
-        },
-    )
-
-
 def _cause_info(error: BaseException) -> Any:
     cause = error.__cause__
     return (type(cause), cause, cause.__traceback__) if cause is not None else None
-
-
-async def _echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """Every answer of the API listener names its request id (streams too: this runs as the
-    headers go out)."""
-    response.headers["Request-Id"] = request_id(request)
 
 
 def create_api_app(
@@ -260,7 +221,7 @@ def create_api_app(
         return response
 
     app = web.Application(middlewares=[middleware], client_max_size=max_body_size)
-    app.on_response_prepare.append(_echo_request_id)
+    app.on_response_prepare.append(echo_request_id)
     cors.install(app)
     app[CONTEXT_KEY] = ctx
     app[BODY_LIMITS] = BodyLimits(max_body_size, header_timeout_ms / 1000)

@@ -20,7 +20,7 @@ ALLOW_HEADERS = (
     "Origin, Content-Length, Content-Type, Authorization, Idempotency-Key, Strict, "
     "Request-Id, Task-Id, Task-Counter, Traceparent, Tracestate"
 )
-EXPOSE_HEADERS = "Resonate-Version"
+EXPOSE_HEADERS = "Resonate-Version, Request-Id"
 MAX_AGE = "43200"  # 12 hours
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -293,3 +294,48 @@ def path_id(request: web.Request, name: str = "id", *, max_bytes: int | None = M
     if max_bytes is not None and len(value.encode("utf-8", "surrogatepass")) > max_bytes:
         raise bad_request(f"The {name} must be at most {max_bytes} bytes.")
     return value
+
+
+# The API and poll listeners' request lines (the logger of the API listener's middleware).
+access_log = logging.getLogger("resonate.http")
+
+
+def log_access(
+    request: web.BaseRequest,
+    rid: str,
+    status: int,
+    seconds: float,
+    *,
+    level: int = logging.DEBUG,
+    detail: str | None = None,
+    exc_info: Any = None,
+) -> None:
+    """The one line of a request: at DEBUG, except a 5xx, which is always logged (WARNING or
+    ERROR, INFO for a drain's 503) with the cause the client was not told (and, for an ERROR,
+    its traceback).
+    The query string is left out: only the path, which names ids, never credentials."""
+    if not access_log.isEnabledFor(level):
+        return
+    duration_ms = round(seconds * 1000, 3)
+    message = f"{request.method} {request.path} {status} {duration_ms:.1f}ms (request id {rid})"
+    if detail:
+        message += f": {detail}"
+    access_log.log(
+        level,
+        "%s",
+        message,
+        exc_info=exc_info,
+        extra={
+            "request_id": rid,
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "duration_ms": duration_ms,
+        },
+    )
+
+
+async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer of the API and poll listeners names its request id (streams too: this
+    runs as the headers go out)."""
+    response.headers["Request-Id"] = request_id(request)

@@ -60,6 +60,16 @@ def test_probes_and_openapi_need_no_credentials(secured, path):
     assert httpx.get(secured.url + path).status_code == 200
 
 
+def test_openapi_declares_the_auth_schemes_and_the_open_routes(secured):
+    document = httpx.get(secured.url + "/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["basicAuth"] == {**schemes["basicAuth"], "type": "http", "scheme": "basic"}
+    assert schemes["bearerAuth"]["bearerFormat"] == "JWT"
+    assert {} in document["security"]  # credentials only when the server is configured so
+    assert document["paths"]["/healthz"]["get"]["security"] == []
+    assert "security" not in document["paths"]["/promises/{id}"]["get"]
+
+
 def test_unknown_routes_are_authenticated_too(secured):
     assert httpx.get(secured.url + "/nope").status_code == 401
     assert httpx.get(secured.url + "/nope", headers=basic("alice", "s3cret")).status_code == 404

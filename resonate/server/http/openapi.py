@@ -467,5 +467,24 @@ def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
             "description": "Durable promises server, Resonate REST API compatible.",
         },
         "paths": paths,
-        "components": {"schemas": COMPONENTS},
+        "components": {"schemas": COMPONENTS, "securitySchemes": SECURITY_SCHEMES},
+        # Credentials are needed only when the server is configured for them (api.http.auth,
+        # api.auth.publicKey): hence the empty alternative. Open routes say `security: []`.
+        "security": [{}, {"basicAuth": []}, {"bearerAuth": []}],
     }
+
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "basicAuth": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "api.http.auth users (docs/security.md)",
+    },
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "a JWT verified with api.auth.publicKey; role and prefix claims "
+        "(docs/security.md)",
+    },
+}

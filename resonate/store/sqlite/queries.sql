@@ -292,8 +292,9 @@ WHERE id = ? AND state <> 'fulfilled'
 -- name: delete_callbacks_2026_of_awaiter
 DELETE FROM callbacks_2026 WHERE awaiter = ?
 
--- name: has_callbacks_2026
-SELECT 1 FROM callbacks_2026 WHERE awaited = ? LIMIT 1
+-- name: awaited_or_listened_2026
+SELECT EXISTS (SELECT 1 FROM callbacks_2026 WHERE awaited = ?),
+       EXISTS (SELECT 1 FROM listeners_2026 WHERE promise_id = ?)
 
 -- name: count_resumes_2026
 UPDATE tasks_2026 SET resumes = resumes + 1, updated_at = ?

@@ -145,14 +145,18 @@ class SqliteTransaction:
         if TARGET_TAG in promise.tags:
             run(statements["fulfil_task_2026"], (now, promise.id))
             run(statements["delete_callbacks_2026_of_awaiter"], (promise.id,))
-        # Resumes are counted first: a task woken below is pending and must not count twice.
-        woken = 0
-        if run(statements["has_callbacks_2026"], (promise.id,)).fetchone() is not None:
+        # One probe for both tables: a promise nobody awaits or listens to (every REST one)
+        # pays one indexed statement.
+        probe = run(statements["awaited_or_listened_2026"], (promise.id, promise.id))
+        awaited, listened = probe.fetchone()
+        woken = unblocks = 0
+        if awaited:
+            # Resumes are counted first: a task woken below is pending and must not count twice.
             run(statements["count_resumes_2026"], (now, promise.id))
             woken = run(statements["wake_tasks_2026"], (now, now, promise.id)).rowcount
             run(statements["delete_callbacks_2026_of_awaited"], (promise.id,))
-        unblocks = run(statements["queue_unblocks_2026"], (now, promise.id)).rowcount
-        if unblocks:
+        if listened:
+            unblocks = run(statements["queue_unblocks_2026"], (now, promise.id)).rowcount
             run(statements["delete_listeners_2026"], (promise.id,))
         return woken, unblocks
 

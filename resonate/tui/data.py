@@ -90,6 +90,7 @@ class ServerStatus:
     tasks: Mapping[str, int]
     schedules: int
     locks: int
+    tasks_2026: Mapping[str, int] = field(default_factory=dict)  # the 2026 protocol's, by state
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +194,7 @@ class DataSource:
             tasks=dict(stats.get("tasks") or {}),
             schedules=int(stats.get("schedules") or 0),
             locks=int(stats.get("locks") or 0),
+            tasks_2026=dict(stats.get("tasks2026") or {}),
         )
 
     async def _readiness(self) -> tuple[bool, str]:

@@ -105,3 +105,14 @@ async def test_promise_detail_shows_the_2026_task_and_the_call_tree(
         assert [task["id"] for task in app.screen.detail.tasks] == [f"{root}:1"]
         text = screen_text(app)
         assert "ACQUIRED  version 1  2026" in text and f"{uid}-remote" in text
+
+
+async def test_overview_counts_2026_tasks(server: ServerProcess, workflow: str) -> None:
+    """GET /stats' tasks2026: the overview's tasks panel adds them, by (upper-case) state."""
+    async with dashboard(server, size=(120, 40)) as (app, pilot):
+
+        def shown() -> str:
+            return screen_text(app)
+
+        text = await until(pilot, lambda: "2026 tasks" in shown() and shown(), "2026 counts")
+        assert "ACQUIRED" in text

@@ -27,6 +27,7 @@ from resonate.tui.widgets.sparkline_panel import SparklinePanel
 
 PROMISE_STATES = ("PENDING", "RESOLVED", "REJECTED", "REJECTED_CANCELED", "REJECTED_TIMEDOUT")
 TASK_STATES = ("INIT", "ENQUEUED", "CLAIMED", "COMPLETED", "TIMEDOUT")
+TASK_2026_STATES = ("pending", "acquired", "suspended", "halted", "fulfilled")
 
 
 def counts_table(title: str, counts: Mapping[str, int], states: tuple[str, ...]) -> Table:
@@ -120,9 +121,16 @@ class OverviewScreen(LiveScreen):
         self.query_one("#count-promises", Static).update(
             counts_table("promises", status.promises, PROMISE_STATES)
         )
-        self.query_one("#count-tasks", Static).update(
-            counts_table("tasks", status.tasks, TASK_STATES)
-        )
+        tasks = counts_table("tasks", status.tasks, TASK_STATES)
+        if any(status.tasks_2026.values()):
+            # The 2026 protocol's tasks (today's SDKs), their states in the same style: only
+            # those with any, so a REST-only server's panel keeps its size.
+            total = sum(status.tasks_2026.values())
+            tasks.add_row(Text("2026 tasks", style="bold"), Text(f"{total:,}", style="bold"))
+            for state in TASK_2026_STATES:
+                if status.tasks_2026.get(state):
+                    tasks.add_row(state_text(state.upper()), f"{status.tasks_2026[state]:,}")
+        self.query_one("#count-tasks", Static).update(tasks)
         other = Table.grid(padding=(0, 1))
         other.add_column(no_wrap=True)
         other.add_column(justify="right", no_wrap=True)

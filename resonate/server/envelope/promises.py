@@ -177,12 +177,16 @@ async def register_listener(ctx: Context, data: dict[str, Any]) -> dict[str, Any
     return {"promise": promise_record(promise)}
 
 
-def _limit(value: Any) -> int:
-    if value is None:
-        return DEFAULT_LIMIT
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
+def page_of(data: dict[str, Any], default_limit: int = DEFAULT_LIMIT) -> tuple[int, str | None]:
+    """A search's ``limit`` (1 to MAX_LIMIT; absent or null: ``default_limit``) and the id its
+    ``cursor`` names (the last id of the previous page), shared by every search kind."""
+    limit = data.get("limit")
+    if limit is None:
+        limit = default_limit
+    elif isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise bad_request(f"Invalid 'limit' field — must be an integer from 1 to {MAX_LIMIT}")
-    return value
+    cursor = data.get("cursor")
+    return limit, None if cursor is None else check_string("cursor", cursor) or None
 
 
 async def search(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
@@ -193,12 +197,12 @@ async def search(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         if state is None:
             names = ", ".join(SEARCH_STATES)
             raise bad_request(f"Invalid 'state' field — must be one of {names}")
-    cursor = data.get("cursor")
+    limit, after = page_of(data)
     query = PromiseIdQuery(
         state=state,
         tags=check_string_map("tags", data.get("tags")),
-        limit=_limit(data.get("limit")),
-        after_id=None if cursor is None else check_string("cursor", cursor) or None,
+        limit=limit,
+        after_id=after,
     )
     page = await ctx.store.read(partial(promises.search_promises_by_id, query=query))
     reply: dict[str, Any] = {"promises": [promise_record(p) for p in page.promises]}

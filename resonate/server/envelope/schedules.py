@@ -16,7 +16,7 @@ from resonate.core.schedule import Schedule, check_template
 from resonate.core.schema import check_id, check_string, check_string_map, check_value
 from resonate.core.task2026 import TARGET_TAG
 from resonate.server import schedules
-from resonate.server.envelope.promises import MAX_LIMIT, check_address
+from resonate.server.envelope.promises import check_address, page_of
 from resonate.server.envelope.protocol import EnvelopeError, bad_request
 
 if TYPE_CHECKING:
@@ -98,11 +98,7 @@ async def delete(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def search(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-    limit = data.get("limit", DEFAULT_LIMIT)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise bad_request(f"Invalid 'limit' field — must be an integer from 1 to {MAX_LIMIT}")
-    cursor = data.get("cursor")
-    after = None if cursor is None else check_string("cursor", cursor) or None
+    limit, after = page_of(data, DEFAULT_LIMIT)
     found, next_cursor = await ctx.store.read(
         partial(
             schedules.search_schedules_2026,

@@ -12,13 +12,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from resonate.core.clock import INT64_MAX
-from resonate.core.schema import check_id, check_string
+from resonate.core.schema import check_id
 from resonate.core.task2026 import DELAY_TAG, TARGET_TAG, Task2026State
 from resonate.server import tasks2026
 from resonate.server.envelope.promises import (
     DEFAULT_LIMIT,
-    MAX_LIMIT,
     new_promise,
+    page_of,
     promise_record,
     same_origin,
     settle_request,
@@ -237,11 +237,7 @@ async def search(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
     if state is not None and state not in TASK_STATES:
         names = ", ".join(sorted(TASK_STATES))
         raise bad_request(f"Invalid 'state' field — must be one of {names}")
-    limit = data.get("limit", DEFAULT_LIMIT)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise bad_request(f"Invalid 'limit' field — must be an integer from 1 to {MAX_LIMIT}")
-    cursor = data.get("cursor")
-    after = None if cursor is None else check_string("cursor", cursor) or None
+    limit, after = page_of(data, DEFAULT_LIMIT)
     tasks, next_cursor = await ctx.store.read(
         partial(tasks2026.search_tasks, state=state, after_id=after, limit=limit)
     )

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -175,6 +176,7 @@ async def _migrate(action: str, config: Config) -> int:
                 print(f"applied {migration.version:03d}_{migration.name}.sql")
             if not applied:
                 print("no pending migrations")
+            await _backfill_tag_index(store)
         else:
             _report(action, config, status, store.pending_migrations(status.current))
     except (MigrationError, StoreUnavailable) as error:
@@ -183,6 +185,31 @@ async def _migrate(action: str, config: Config) -> int:
     finally:
         await store.close()
     return 0
+
+
+async def _backfill_tag_index(store: object) -> None:
+    """After `migrate up` on SQLite: index the tags of the promises stored before migration
+    007, in batches, with a line of progress now and then (the server would otherwise do it
+    in the background at its next start)."""
+    from resonate.store.sqlite.store import SqliteStore
+
+    if not isinstance(store, SqliteStore):
+        return
+    started = time.monotonic()
+    last = [started]
+    batches = [0]
+
+    def progress(left: int) -> None:
+        batches[0] += 1
+        now = time.monotonic()
+        if left and now - last[0] >= 2:
+            last[0] = now
+            print(f"indexing promise tags: {left} sort ids left", flush=True)
+
+    if not await store.tags_backfill_pending():
+        return
+    await store.backfill_tags(on_batch=progress)
+    print(f"indexed promise tags in {time.monotonic() - started:.1f} s")
 
 
 def _report(action: str, config: Config, status: SchemaStatus, pending: list[Migration]) -> None:

@@ -345,9 +345,54 @@ async def search_promises(
             await time_out(tx, promise, now)
         if len(overdue) < timeout_batch:
             break
+    return await _page(tx, query)
+
+
+async def _page(tx: Transaction, query: PromiseQuery) -> PromisePage:
     rows = await tx.search_promises(query)
     cursor = promise_cursor(query, rows[-1][0]) if len(rows) == query.limit and rows else None
     return PromisePage([promise for _, promise in rows], cursor)
+
+
+# ---- reads off the write path ------------------------------------------------------------------
+# A read runs on Store.read (SQLite: a reader connection, so it never waits for the writer's
+# batches). A read that would write, the lazy timeout of an overdue promise (§2.7), answers None
+# there and runs again through the writer, which times the promise out first.
+
+
+async def peek_promise(tx: Transaction, clock: Clock, promise_id: str) -> Promise | None:
+    """The stored promise, or None when it is overdue (its lazy timeout must write)."""
+    promise = await tx.get_promise(promise_id)
+    if promise is None:
+        raise ResonateError(Code.PROMISE_NOT_FOUND)
+    return None if promise.is_overdue(clock.now_ms()) else promise
+
+
+async def run_read_promise(store: Store, clock: Clock, promise_id: str) -> Promise:
+    """``read_promise`` as a request runs it: off the write path unless it must write."""
+    promise = await store.read(partial(peek_promise, clock=clock, promise_id=promise_id))
+    if promise is None:
+        promise = await store.run(partial(read_promise, clock=clock, promise_id=promise_id))
+    return promise
+
+
+async def peek_search(tx: Transaction, clock: Clock, query: PromiseQuery) -> PromisePage | None:
+    """The page, or None when a promise the query touches is overdue (it must time out first)."""
+    if await tx.overdue_promises(clock.now_ms(), 1, query):
+        return None
+    return await _page(tx, query)
+
+
+async def run_search_promises(
+    store: Store, clock: Clock, query: PromiseQuery, timeout_batch: int = 100
+) -> PromisePage:
+    """``search_promises`` as a request runs it: off the write path unless it must write."""
+    page = await store.read(partial(peek_search, clock=clock, query=query))
+    if page is None:
+        page = await store.run(
+            partial(search_promises, clock=clock, query=query, timeout_batch=timeout_batch)
+        )
+    return page
 
 
 async def search_promises_by_id(tx: Transaction, query: PromiseIdQuery) -> PromisePage:

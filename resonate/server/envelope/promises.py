@@ -90,9 +90,7 @@ def _timeout_at(value: Any) -> int:
 
 async def get(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
     promise_id = check_id("id", data.get("id"))
-    promise = await ctx.store.run(
-        partial(promises.read_promise, clock=ctx.clock, promise_id=promise_id)
-    )
+    promise = await promises.run_read_promise(ctx.store, ctx.clock, promise_id)
     return {"promise": promise_record(promise)}
 
 

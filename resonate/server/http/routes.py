@@ -285,9 +285,7 @@ def _promise_response(outcome: promises.Outcome) -> web.Response:
 async def read_promise(ctx: Context, request: web.Request) -> web.Response:
     promise_id = path_id(request)
     authorize_id(principal_of(request), "promise id", promise_id)
-    promise = await ctx.store.run(
-        partial(promises.read_promise, clock=ctx.clock, promise_id=promise_id)
-    )
+    promise = await promises.run_read_promise(ctx.store, ctx.clock, promise_id)
     return json_response(200, promise.to_json())
 
 
@@ -307,13 +305,8 @@ async def search_promises(ctx: Context, request: web.Request) -> web.Response:
             limit=parse_limit(params.get("limit")),
         )
     authorize_pattern(principal_of(request), "promise id pattern", query.id)
-    page = await ctx.store.run(
-        partial(
-            promises.search_promises,
-            clock=ctx.clock,
-            query=query,
-            timeout_batch=ctx.promise_batch_size,
-        )
+    page = await promises.run_search_promises(
+        ctx.store, ctx.clock, query, timeout_batch=ctx.promise_batch_size
     )
     return json_response(
         200, {"cursor": page.cursor, "promises": [p.to_json() for p in page.promises]}
@@ -579,7 +572,7 @@ async def heartbeat_task_link(ctx: Context, request: web.Request) -> web.Respons
 async def read_task(ctx: Context, request: web.Request) -> web.Response:
     task_id = path_id(request, max_bytes=None)
     authorize_task_id(principal_of(request), task_id)
-    task = await ctx.store.run(partial(tasks.read_task, task_id=task_id))
+    task = await ctx.store.read(partial(tasks.read_task, task_id=task_id))
     return json_response(200, task.to_extended_json())
 
 
@@ -597,7 +590,7 @@ async def search_tasks(ctx: Context, request: web.Request) -> web.Response:
             limit=parse_limit(params.get("limit")),
         )
     _authorize_task_search(request, query)
-    page = await ctx.store.run(partial(tasks.search_tasks, query=query))
+    page = await ctx.store.read(partial(tasks.search_tasks, query=query))
     return json_response(
         200, {"cursor": page.cursor, "tasks": [t.to_extended_json() for t in page.tasks]}
     )
@@ -667,7 +660,7 @@ async def heartbeat_locks(ctx: Context, request: web.Request) -> web.Response:
 async def read_lock(ctx: Context, request: web.Request) -> web.Response:
     resource_id = path_id(request, "resourceId")
     authorize_id(principal_of(request), "resource id", resource_id)
-    lock = await ctx.store.run(partial(locks.read_lock, resource_id=resource_id))
+    lock = await ctx.store.read(partial(locks.read_lock, resource_id=resource_id))
     return json_response(200, lock.to_json())
 
 
@@ -684,7 +677,7 @@ async def search_locks(ctx: Context, request: web.Request) -> web.Response:
             limit=parse_limit(params.get("limit")),
         )
     authorize_pattern(principal_of(request), "resource id pattern", query.resource_id)
-    page = await ctx.store.run(partial(locks.search_locks, query=query))
+    page = await ctx.store.read(partial(locks.search_locks, query=query))
     return json_response(
         200, {"cursor": page.cursor, "locks": [lock.to_json() for lock in page.locks]}
     )
@@ -824,7 +817,7 @@ async def create_schedule(ctx: Context, request: web.Request) -> web.Response:
 async def read_schedule(ctx: Context, request: web.Request) -> web.Response:
     schedule_id = path_id(request)
     authorize_id(principal_of(request), "schedule id", schedule_id)
-    schedule = await ctx.store.run(partial(schedules.read_schedule, schedule_id=schedule_id))
+    schedule = await ctx.store.read(partial(schedules.read_schedule, schedule_id=schedule_id))
     return json_response(200, schedule.to_json())
 
 
@@ -850,7 +843,7 @@ async def search_schedules(ctx: Context, request: web.Request) -> web.Response:
             limit=parse_limit(params.get("limit")),
         )
     authorize_pattern(principal_of(request), "schedule id pattern", query.id)
-    page = await ctx.store.run(partial(schedules.search_schedules, query=query))
+    page = await ctx.store.read(partial(schedules.search_schedules, query=query))
     return json_response(
         200, {"cursor": page.cursor, "schedules": [s.to_json() for s in page.schedules]}
     )

@@ -5,6 +5,33 @@ SELECT sort_id, id, state, param_headers, param_data, value_headers, value_data,
        idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on
 FROM promises
 
+-- name: select_promises_by_tag
+-- A search driven by the tag index (migration 007): the rows of one (key, value), joined to
+-- their promises; the caller adds `t.key = ? AND t.value = ?`, the other filters and the order.
+SELECT p.sort_id, p.id, p.state, p.param_headers, p.param_data, p.value_headers, p.value_data,
+       p.timeout, p.idempotency_key_for_create, p.idempotency_key_for_complete, p.tags,
+       p.created_on, p.completed_on
+FROM promise_tags AS t CROSS JOIN promises AS p ON p.sort_id = t.sort_id
+
+-- name: tags_backfill_pending
+SELECT below FROM promise_tags_backfill LIMIT 1
+
+-- name: count_tag_rows_upto
+-- How many promises hold one tag, counting no further than the limit.
+SELECT count(*) FROM (SELECT 1 FROM promise_tags WHERE key = ? AND value = ? LIMIT ?)
+
+-- name: backfill_promise_tags
+INSERT OR IGNORE INTO promise_tags (key, value, sort_id)
+SELECT tag.key, tag.value, p.sort_id
+FROM promises AS p, json_each(p.tags) AS tag
+WHERE p.sort_id >= ? AND p.sort_id < ? AND p.tags IS NOT NULL AND tag.type = 'text'
+
+-- name: move_tags_backfill
+UPDATE promise_tags_backfill SET below = ?
+
+-- name: end_tags_backfill
+DELETE FROM promise_tags_backfill
+
 -- name: search_promises_by_id
 -- The 2026 protocol's search (protocol-2026.md §3.1): the exact state (NULL: any), every
 -- wanted tag present with that text value, the ids after the cursor (NULL: from the first),
@@ -20,6 +47,24 @@ WHERE (?1 IS NULL OR state = ?1)
           SELECT 1 FROM json_each(promises.tags) AS tag
           WHERE tag.key = wanted.key AND tag.type = 'text' AND tag.value = wanted.value))
 ORDER BY id
+LIMIT ?4
+
+-- name: search_promises_by_id_tagged
+-- The same search taking its rows from the tag index of one wanted tag (?5, ?6), for a tag few
+-- promises hold: they are all read from the index and sorted by id.
+SELECT p.sort_id, p.id, p.state, p.param_headers, p.param_data, p.value_headers, p.value_data,
+       p.timeout, p.idempotency_key_for_create, p.idempotency_key_for_complete, p.tags,
+       p.created_on, p.completed_on
+FROM promise_tags AS t CROSS JOIN promises AS p ON p.sort_id = t.sort_id
+WHERE t.key = ?5 AND t.value = ?6
+  AND (?1 IS NULL OR p.state = ?1)
+  AND (?2 IS NULL OR p.id > ?2)
+  AND NOT EXISTS (
+      SELECT 1 FROM json_each(?3) AS wanted
+      WHERE NOT EXISTS (
+          SELECT 1 FROM json_each(p.tags) AS tag
+          WHERE tag.key = wanted.key AND tag.type = 'text' AND tag.value = wanted.value))
+ORDER BY p.id
 LIMIT ?4
 
 -- name: insert_promise

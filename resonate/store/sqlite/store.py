@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 
 SYNCHRONOUS_MODES = ("FULL", "EXTRA", "NORMAL")
 STATEMENTS = load_statements("resonate.store.sqlite")
+# Sort ids per transaction of the tag index's backfill: a few milliseconds of the writer's time.
+BACKFILL_BATCH = 2000
 
 # Called after each commit with (operations in the batch, seconds, outcome) and the events.
 BatchObserver = Callable[[int, float, str], None]
@@ -72,6 +77,7 @@ class SqliteStore:
         synchronous: str = "FULL",
         tx_timeout_ms: int = 10_000,
         batch_size: int = 1000,
+        readers: int = 4,
         on_batch: BatchObserver | None = None,
         on_events: EventObserver | None = None,
     ) -> None:
@@ -86,12 +92,13 @@ class SqliteStore:
         self.migrations: list[Migration] = load_migrations("resonate.store.sqlite")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._connection: sqlite3.Connection | None = None
-        # Store.read: a second connection with its own thread, opened at the first read.
+        # Store.read: reader threads, each with its own connection opened at its first read.
         self._reader_executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="sqlite-reader"
+            max_workers=max(1, readers), thread_name_prefix="sqlite-reader"
         )
-        self._reader: sqlite3.Connection | None = None
-        self._read_deadline = 0.0
+        self._readers: list[_Reader] = []
+        self._reader_of_thread = threading.local()
+        self._backfill: asyncio.Task[None] | None = None
         self._queue: collections.deque[_Pending] = collections.deque()
         self._drainer: asyncio.Task[None] | None = None
         self._closed = False
@@ -115,6 +122,8 @@ class SqliteStore:
             status = await self.schema_status()
         elif status.current != status.latest and migrate_fresh:
             raise MigrationError(pending_message(status.current, status.latest))
+        if migrate_fresh and status.current == status.latest and await self.tags_backfill_pending():
+            self._backfill = loop.create_task(self._backfill_in_background())
         return status
 
     def _connect(self) -> None:
@@ -137,12 +146,18 @@ class SqliteStore:
     async def close(self) -> None:
         """Finish queued operations, checkpoint the WAL and close the connection."""
         self._closed = True
+        if self._backfill is not None:
+            self._backfill.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._backfill
         if self._drainer is not None:
             await asyncio.shield(self._drainer)
         loop = asyncio.get_running_loop()
-        # Queued behind the reads in flight, which may still open the reader.
-        await loop.run_in_executor(self._reader_executor, self._close_reader)
-        self._reader_executor.shutdown(wait=True)
+        # Waits for the reads in flight, then closes every reader connection.
+        await loop.run_in_executor(None, self._reader_executor.shutdown, True)
+        for reader in self._readers:
+            reader.conn.close()
+        self._readers.clear()
         if self._connection is not None:
             await loop.run_in_executor(self._executor, self._close_connection)
         self._executor.shutdown(wait=True)
@@ -155,11 +170,6 @@ class SqliteStore:
             log.warning("WAL checkpoint at close failed: %s", error)
         self._connection.close()
         self._connection = None
-
-    def _close_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
 
     # ---- migrations -------------------------------------------------------------------------
 
@@ -225,10 +235,12 @@ class SqliteStore:
         return await future
 
     async def read(self, operation: Operation[T]) -> T:
-        """Run a read-only ``operation`` on the reader connection, in its own thread: WAL
-        gives it a snapshot of the last commit while the writer goes on, so a read that takes
-        a while (counting a million rows) never holds up a batch. An in-memory database is
-        one connection's own, so there it reads through the writer."""
+        """Run a read-only ``operation`` on a reader connection, in a reader thread: WAL gives
+        it a snapshot of the last commit while the writer goes on, so a read that takes a while
+        (a search over a million rows) never holds up a batch, nor the reads on the other
+        reader threads. A read started after a write was acknowledged sees it (the commit came
+        first). An in-memory database is one connection's own, so there it reads through the
+        writer."""
         if self._closed:
             raise ResonateError(Code.SHUTTING_DOWN, "the store is closing")
         if self.path == ":memory:":
@@ -237,10 +249,13 @@ class SqliteStore:
         return await loop.run_in_executor(self._reader_executor, self._read, operation)
 
     def _read(self, operation: Operation[T]) -> T:
-        """Runs in the reader thread: one read transaction, always rolled back."""
+        """Runs in a reader thread: one read transaction, always rolled back."""
+        reader: _Reader | None = getattr(self._reader_of_thread, "reader", None)
         try:
-            conn = self._reader or self._connect_reader()
-            self._read_deadline = time.monotonic() + self.tx_timeout
+            if reader is None:
+                reader = self._reader_of_thread.reader = self._connect_reader()
+            conn = reader.conn
+            reader.deadline = time.monotonic() + self.tx_timeout
             conn.execute("BEGIN")
         except sqlite3.Error as error:
             raise _store_error(error) from error
@@ -249,22 +264,56 @@ class SqliteStore:
         except sqlite3.Error as error:
             raise _store_error(error) from error
         finally:
-            self._read_deadline = 0.0
+            reader.deadline = 0.0
             if conn.in_transaction:  # an interrupted statement may have ended it already
                 conn.execute("ROLLBACK")
 
-    def _connect_reader(self) -> sqlite3.Connection:
+    def _connect_reader(self) -> _Reader:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, cached_statements=64
         )
         conn.execute("PRAGMA query_only=ON")
         conn.execute("PRAGMA busy_timeout=5000")
-        conn.set_progress_handler(self._read_past_deadline, 20_000)
-        self._reader = conn
-        return conn
+        reader = _Reader(conn)
+        conn.set_progress_handler(reader.past_deadline, 20_000)
+        self._readers.append(reader)
+        return reader
 
-    def _read_past_deadline(self) -> int:
-        return 1 if self._read_deadline and time.monotonic() > self._read_deadline else 0
+    # ---- the tag index's backfill (migration 007) ---------------------------------------------
+
+    async def backfill_tags(
+        self, batch: int | None = None, on_batch: Callable[[int], None] | None = None
+    ) -> None:
+        """Index the tags of the promises stored before migration 007, ``batch`` sort ids per
+        transaction through the writer's queue (so requests go on between batches), until
+        none is left; ``on_batch`` gets how many sort ids are left after each one."""
+        while True:
+            left = await self.run(partial(_backfill_batch, size=batch or BACKFILL_BATCH))
+            if on_batch is not None:
+                on_batch(left)
+            if left == 0:
+                return
+
+    async def tags_backfill_pending(self) -> bool:
+        """Whether promises stored before migration 007 still wait for their tag index."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._tags_backfill_pending)
+
+    def _tags_backfill_pending(self) -> bool:
+        conn = self._require_connection()
+        exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        if conn.execute(exists, ("promise_tags_backfill",)).fetchone() is None:
+            return False  # a schema before migration 007
+        return not SqliteTransaction(conn, STATEMENTS).tags_indexed()
+
+    async def _backfill_in_background(self) -> None:
+        log.info("indexing the tags of the promises stored before this version, in batches")
+        try:
+            await self.backfill_tags()
+        except ResonateError as error:  # the store closing, or a batch failing
+            log.warning("tag index backfill stopped: %s (it resumes at the next start)", error)
+            return
+        log.info("tag index backfill finished")
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -363,6 +412,24 @@ class SqliteStore:
         return outcomes, events, "commit"
 
 
+class _Reader:
+    """One reader thread's connection and the deadline of its read in progress."""
+
+    __slots__ = ("conn", "deadline")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.deadline = 0.0
+
+    def past_deadline(self) -> int:
+        return 1 if self.deadline and time.monotonic() > self.deadline else 0
+
+
+async def _backfill_batch(tx: Any, size: int) -> int:
+    assert isinstance(tx, SqliteTransaction)
+    return tx.backfill_tag_index(size)
+
+
 def _store_error(error: BaseException) -> ResonateError:
     """A failed operation or transaction: a 500 whose text tells the client nothing internal
     (exception text can quote the client's own input back, or the schema); the exception
@@ -377,6 +444,20 @@ def _store_error(error: BaseException) -> ResonateError:
 
 
 def _split_statements(script: str) -> list[str]:
-    """Statements of a migration file (no statement in our migrations contains a `;` inside)."""
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    """Statements of a migration file, comment lines dropped. A line ending a statement ends
+    with `;`; SQLite's own tokenizer decides whether the statement is complete, so a trigger's
+    `BEGIN ... END;` body stays one statement."""
+    statements: list[str] = []
+    buffer: list[str] = []
+    for line in script.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        buffer.append(line)
+        text = "\n".join(buffer).strip()
+        if text.endswith(";") and sqlite3.complete_statement(text):
+            statements.append(text.rstrip(";").strip())
+            buffer = []
+    rest = "\n".join(buffer).strip()
+    if rest:
+        statements.append(rest)
+    return statements

@@ -52,6 +52,11 @@ def _tag_filter(table: str, column: str) -> str:
     )
 
 
+# An id-ordered tag search reads every promise holding its tag from the index and sorts them
+# when there are at most this many; beyond, it walks the promises in id order instead.
+SORT_IN_MEMORY_UPTO = 2000
+
+
 def _pattern_filter(column: str, pattern: str, where: list[str], params: list[Any]) -> None:
     """A D6 `*` pattern on ``column``: equality without `*`, else a case-sensitive GLOB."""
     if pattern == "*":
@@ -251,7 +256,13 @@ class SqliteTransaction:
             params.extend((key, value))
         return where, params
 
+    def tags_indexed(self) -> bool:
+        """Whether every stored promise is in the tag index (its backfill has finished)."""
+        return self.conn.execute(self.statements["tags_backfill_pending"]).fetchone() is None
+
     async def search_promises(self, query: PromiseQuery) -> list[tuple[int, Promise]]:
+        if query.tags and self.tags_indexed():
+            return self._search_promises_by_tag(query)
         where, params = self._filters(query)
         states = query.states
         if states:
@@ -262,14 +273,71 @@ class SqliteTransaction:
         )
         return [promise_from_row(row) for row in rows]
 
+    def _search_promises_by_tag(self, query: PromiseQuery) -> list[tuple[int, Promise]]:
+        """The newest-first search walking the index of its first tag backwards from the
+        cursor: each step is a promise holding that tag, so a page costs about its own rows
+        when the other filters match them, however many promises are stored."""
+        (key, value), *others = query.tags.items()
+        where = ["t.key = ?", "t.value = ?"]
+        params: list[Any] = [key, value]
+        if query.before_sort_id is not None:
+            where.append("t.sort_id < ?")
+            params.append(query.before_sort_id)
+        _pattern_filter("p.id", query.id, where, params)
+        for other_key, other_value in others:
+            where.append(_tag_filter("p", "tags"))
+            params.extend((other_key, other_value))
+        states = query.states
+        if states:
+            where.append(f"p.state IN ({','.join('?' * len(states))})")
+            params.extend(int(s) for s in states)
+        sql = (
+            self.statements["select_promises_by_tag"]
+            + " WHERE "
+            + " AND ".join(where)
+            + " ORDER BY t.sort_id DESC LIMIT ?"
+        )
+        rows = self.conn.execute(sql, [*params, query.limit])
+        return [promise_from_row(row) for row in rows]
+
     async def search_promises_by_id(self, query: PromiseIdQuery) -> list[Promise]:
         state = None if query.state is None else int(query.state)
         wanted = json.dumps(query.tags, separators=(",", ":"))
+        if query.tags and self.tags_indexed():
+            key, value = next(iter(query.tags.items()))
+            held = self.conn.execute(
+                self.statements["count_tag_rows_upto"], (key, value, SORT_IN_MEMORY_UPTO + 1)
+            ).fetchone()[0]
+            if held <= SORT_IN_MEMORY_UPTO:
+                # Few promises hold the tag: read them all from the index and sort by id.
+                rows = self.conn.execute(
+                    self.statements["search_promises_by_id_tagged"],
+                    (state, query.after_id, wanted, query.limit + 1, key, value),
+                )
+                return [promise_from_row(row)[1] for row in rows]
+            # Many do: walking the ids in order meets matches soon enough.
         rows = self.conn.execute(
             self.statements["search_promises_by_id"],
             (state, query.after_id, wanted, query.limit + 1),
         )
         return [promise_from_row(row)[1] for row in rows]
+
+    def backfill_tag_index(self, size: int) -> int:
+        """Index the tags of up to ``size`` sort ids below the backfill's position (migration
+        007); how many sort ids are left to visit below the new position, 0 when it ended."""
+        run = self.conn.execute
+        row = run(self.statements["tags_backfill_pending"]).fetchone()
+        if row is None:
+            return 0
+        below = int(row[0])
+        first = run("SELECT min(sort_id) FROM promises").fetchone()[0]
+        low = below - size if first is None else max(below - size, int(first))
+        run(self.statements["backfill_promise_tags"], (low, below))
+        if first is None or low <= int(first):
+            run(self.statements["end_tags_backfill"])
+            return 0
+        run(self.statements["move_tags_backfill"], (low,))
+        return low - int(first)
 
     async def overdue_promises(
         self, now: int, limit: int, query: PromiseQuery | None = None

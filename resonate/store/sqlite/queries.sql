@@ -75,13 +75,20 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING
 
 -- name: complete_promise
+-- The guarded completion, and in its RETURNING row which follow-ups it needs (http-api.md
+-- §2.8, protocol-2026.md §5): live tasks rooted at it, callbacks or subscriptions, 2026
+-- awaiters, 2026 listeners. A promise with none of them (most) costs this one statement.
 UPDATE promises
-SET state = ?, value_headers = ?, value_data = ?, idempotency_key_for_complete = ?,
-    completed_on = ?
-WHERE id = ? AND state = 1 AND (? IS NULL OR timeout > ?)
+SET state = ?1, value_headers = ?2, value_data = ?3, idempotency_key_for_complete = ?4,
+    completed_on = ?5
+WHERE id = ?6 AND state = 1 AND (?7 IS NULL OR timeout > ?7)
 RETURNING sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout,
           idempotency_key_for_create, idempotency_key_for_complete, tags, created_on,
-          completed_on
+          completed_on,
+          EXISTS (SELECT 1 FROM tasks WHERE root_promise_id = ?6 AND state IN (1, 2, 4)),
+          EXISTS (SELECT 1 FROM callbacks WHERE promise_id = ?6),
+          EXISTS (SELECT 1 FROM callbacks_2026 WHERE awaited = ?6),
+          EXISTS (SELECT 1 FROM listeners_2026 WHERE promise_id = ?6)
 
 -- name: earliest_pending_timeout
 SELECT min(timeout) FROM promises WHERE state = 1
@@ -336,10 +343,6 @@ WHERE id = ? AND state <> 'fulfilled'
 
 -- name: delete_callbacks_2026_of_awaiter
 DELETE FROM callbacks_2026 WHERE awaiter = ?
-
--- name: awaited_or_listened_2026
-SELECT EXISTS (SELECT 1 FROM callbacks_2026 WHERE awaited = ?),
-       EXISTS (SELECT 1 FROM listeners_2026 WHERE promise_id = ?)
 
 -- name: count_resumes_2026
 UPDATE tasks_2026 SET resumes = resumes + 1, updated_at = ?

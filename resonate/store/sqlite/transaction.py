@@ -127,33 +127,31 @@ class SqliteTransaction:
                 completed_on,
                 promise_id,
                 unless_overdue_at,
-                unless_overdue_at,
             ),
         ).fetchone()
         if row is None:
             return None
-        completed = self.conn.execute(
-            self.statements["complete_root_tasks"], (now, promise_id)
-        ).rowcount
-        created = self.conn.execute(
-            self.statements["tasks_from_callbacks"], (now, promise_id)
-        ).rowcount
-        self.conn.execute(self.statements["delete_callbacks"], (promise_id,))
-        promise = promise_from_row(row)[1]
-        woken, unblocks = self._cascade_2026(promise, now)
+        promise = promise_from_row(row[:13])[1]
+        has_tasks, has_callbacks, awaited, listened = row[13:]
+        run = self.conn.execute
+        completed = created = 0
+        if has_tasks:
+            completed = run(self.statements["complete_root_tasks"], (now, promise_id)).rowcount
+        if has_callbacks:
+            created = run(self.statements["tasks_from_callbacks"], (now, promise_id)).rowcount
+            run(self.statements["delete_callbacks"], (promise_id,))
+        woken, unblocks = self._cascade_2026(promise, now, awaited, listened)
         return Completion(promise, completed, created, woken, unblocks)
 
-    def _cascade_2026(self, promise: Promise, now: int) -> tuple[int, int]:
+    def _cascade_2026(
+        self, promise: Promise, now: int, awaited: bool, listened: bool
+    ) -> tuple[int, int]:
         """The 2026 steps of a completion (protocol-2026.md §5); (tasks woken, unblocks)."""
         run = self.conn.execute
         statements = self.statements
         if TARGET_TAG in promise.tags:
             run(statements["fulfil_task_2026"], (now, promise.id))
             run(statements["delete_callbacks_2026_of_awaiter"], (promise.id,))
-        # One probe for both tables: a promise nobody awaits or listens to (every REST one)
-        # pays one indexed statement.
-        probe = run(statements["awaited_or_listened_2026"], (promise.id, promise.id))
-        awaited, listened = probe.fetchone()
         woken = unblocks = 0
         if awaited:
             # Resumes are counted first: a task woken below is pending and must not count twice.

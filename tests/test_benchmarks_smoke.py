@@ -1,0 +1,52 @@
+"""Smoke test of benchmarks/scale.py: its quick mode runs end to end on SQLite and prints its
+tables. Timings are not checked (a shared CI box makes them meaningless)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCALE = REPO_ROOT / "benchmarks" / "scale.py"
+
+
+def test_scale_quick_sqlite_runs_and_prints_its_tables(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        str(SCALE),
+        "--quick",
+        "--store",
+        "sqlite",
+        "--sizes",
+        "0,2000",
+        "--duration",
+        "1",
+        "--warmup",
+        "0.3",
+        "--poll-connections",
+        "50",
+        "--poll-tasks",
+        "20",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "### sqlite (schema v" in out
+    assert "| metric | N=0 | N=2,000 |" in out
+    for row in (
+        "| pairs/s (create+complete) |",
+        "| GET /promises/{id} p50 / p99 ms |",
+        "| search root=<10 hits> p50 / p99 ms |",
+        "| create p50 / p99 ms with concurrent searches |",
+        "| server RSS MiB (start / after reads / end) |",
+    ):
+        assert row in out, out
+    assert "Poll (SSE), sqlite, empty database:" in out
+    assert "RUN FLAGGED" not in out
+    # The seeded databases went to the cache directory given, not to the user's.
+    assert list((tmp_path / "cache").glob("sqlite-n2000-v*.db"))

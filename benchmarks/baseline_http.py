@@ -6,6 +6,7 @@ stand for "a bare design" and share no code with our server.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -226,18 +227,32 @@ async def healthz(request: web.Request) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
+LOOPS = ("asyncio", "uvloop")  # --loop: the event loop, as ours is given with its uvloop option
+
+
+def new_event_loop(name: str) -> asyncio.AbstractEventLoop:
+    """A fresh event loop of ``name`` (one of LOOPS): asyncio's own, or uvloop's."""
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def run(
     host: str,
     port: int,
     create: Handler,
     complete: Handler,
     storage: Callable[[web.Application], AsyncIterator[None]],
+    loop: str = "asyncio",
 ) -> None:
     """Serve the three routes the benchmark drives, with ``storage`` opened for the app's
-    lifetime."""
+    lifetime, on the event loop named ``loop``."""
     app = web.Application(client_max_size=10 * 2**20)
     app.cleanup_ctx.append(storage)
     app.router.add_post("/promises", create)
     app.router.add_patch("/promises/{id:.*}", complete)
     app.router.add_get("/healthz", healthz)
-    web.run_app(app, host=host, port=port, access_log=None, print=None)
+    event_loop = new_event_loop(loop)
+    web.run_app(app, host=host, port=port, access_log=None, print=None, loop=event_loop)

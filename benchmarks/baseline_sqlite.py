@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 from baseline_http import (
     COLUMNS,
+    LOOPS,
     BadRequest,
     already_exists,
     invalid,
@@ -164,8 +165,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--db", required=True, help="SQLite database file")
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop")
     options = parser.parse_args()
-    run(options.host, options.port, create_promise, complete_promise, open_writer(options.db))
+    storage = open_writer(options.db)
+    run(options.host, options.port, create_promise, complete_promise, storage, options.loop)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ and alternate order between rounds. See docs/performance.md.
     python benchmarks/promises.py --store postgres --rounds 3   # vs baseline_postgres.py
     python benchmarks/promises.py --server-url http://127.0.0.1:8001 --server-pid 1234 --only ours
     python benchmarks/promises.py --driver-check         # the load driver's own ceiling
+    python benchmarks/promises.py --loop asyncio         # both servers on asyncio's loop
 
 Load driver design. The box has two cores and the server under test takes one, so the driver
 has about one core. Python HTTP clients are CPU-heavy: aiohttp's client costs about 75 us of
@@ -25,6 +26,10 @@ that is not there: two processes measured lower than one (they contend with the 
 `--driver-check` measures the driver's ceiling against a trivial canned-response server, every
 run reports driver CPU, and a busy driver is warned about. `--client aiohttp` stays as a
 cross-check of the raw client.
+
+Event loop. Both servers run on the same loop, `--loop` (default: uvloop where it is installed,
+as `resonate serve` does by default): ours is given `--uvloop` or `--no-uvloop`, the baseline
+`--loop`.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import base64
 import contextlib
 import datetime
 import http.client
+import importlib.util
 import json
 import math
 import multiprocessing
@@ -67,6 +73,10 @@ BASELINE_POSTGRES = Path(__file__).resolve().parent / "baseline_postgres.py"
 DEFAULT_POSTGRES_DSN = os.environ.get(
     "RESONATE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+# Both targets run on the same event loop (--loop): ours through its `uvloop` option, the
+# baseline through its --loop. By default the loop ours runs on by default: uvloop where installed.
+LOOPS = ("asyncio", "uvloop")
+DEFAULT_LOOP = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 POSTGRES_POOL_SIZE = 10  # aio.store.postgres.poolSize default; the baseline's pool too
 PARAM_DATA = base64.b64encode(b'{"func":"bench","args":[1,2,3],"kwargs":{}}').decode()
 VALUE_DATA = base64.b64encode(b'{"result":42}').decode()
@@ -936,10 +946,13 @@ def run_server(target: str, round_index: int, options: argparse.Namespace, workd
     elif target == "ours":
         command = [sys.executable, "-m", "resonate", "serve", "--api-http-addr", f"{host}:{port}"]
         command += ["--metrics-addr", f"{host}:{free_port()}", *store.ours_args(workdir)]
+        # The poll listener on a free port too: its default :8002 may be taken on a shared box.
+        command += ["--aio-poll-addr", f"{host}:{free_port()}"]
+        command += ["--uvloop" if options.loop == "uvloop" else "--no-uvloop"]
         command += [arg for extra in options.ours_arg for arg in shlex.split(extra)]
         server = start_server(command, url, workdir / "ours.log")
     elif target == "baseline":
-        command = store.baseline_command(workdir, host, port)
+        command = [*store.baseline_command(workdir, host, port), "--loop", options.loop]
         server = start_server(command, url, workdir / "baseline.log")
     else:
         command = [sys.executable, str(Path(__file__).resolve()), "--serve-trivial", str(port)]
@@ -1093,6 +1106,7 @@ def machine() -> dict[str, Any]:
         "memory_gib": round(memory_kb / 2**20, 1),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
+        "uvloop": _uvloop_version(),
         "kernel": platform.release(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
@@ -1181,6 +1195,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--driver-procs", type=int, default=1, help="load driver processes")
     parser.add_argument("--client", choices=["raw", "aiohttp"], default="raw")
+    parser.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default=DEFAULT_LOOP,
+        help="event loop of both servers (ours: --uvloop / --no-uvloop; the baseline: --loop)",
+    )
     parser.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to /healthz")
     parser.add_argument(
         "--wait-idle",
@@ -1197,6 +1217,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if options.server_pid and not options.server_url:
         parser.error("--server-pid needs --server-url")
     return options
+
+
+def _uvloop_version() -> str | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return str(getattr(uvloop, "__version__", "?"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1239,7 +1267,11 @@ def main(argv: list[str] | None = None) -> int:
             if parts.password:  # never print it
                 parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
             config["dsn"] = urllib.parse.urlunsplit(parts)
-        config |= {"driver_procs": options.driver_procs, "client": options.client}
+        config |= {
+            "driver_procs": options.driver_procs,
+            "client": options.client,
+            "loop": options.loop,
+        }
         report = {
             "machine": machine() | STORES[options.store].describe(options),
             "config": config,
@@ -1252,6 +1284,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(report, indent=2))
     else:
+        if options.server_url:
+            print(f"event loop: {options.loop} for a baseline; ours runs as it was started")
+        else:
+            print(f"event loop: {options.loop} (both servers)")
         print_report(results, median, ratio)
         if len(per_round) > 1:
             for key in ("pairs_per_s", "server_cpu_us_per_request"):

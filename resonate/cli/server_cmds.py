@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,7 +95,30 @@ def run_serve(args: list[str], dev: bool) -> int:
     configure_logging(config["logLevel"], config["logFormat"])
     for warning in resolved.warnings:
         log.warning("%s", warning)
-    return asyncio.run(_serve(resolved, debug=dev))
+    with asyncio.Runner(loop_factory=event_loop_factory(config["uvloop"])) as runner:
+        return runner.run(_serve(resolved, debug=dev))
+
+
+def event_loop_factory(use_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop ``resonate serve`` runs on (the ``uvloop`` option), as a factory for
+    ``asyncio.Runner``: uvloop's when asked for and importable (a dependency on CPython off
+    Windows), else None, asyncio's own."""
+    if use_uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            return None
+        return uvloop.new_event_loop
+    return None
+
+
+def describe_event_loop(loop: asyncio.AbstractEventLoop) -> str:
+    """The running loop, for the banner: ``uvloop <version>`` or ``asyncio``."""
+    package = type(loop).__module__.partition(".")[0]
+    if package == "uvloop":
+        version = getattr(sys.modules["uvloop"], "__version__", "")
+        return f"uvloop {version}".strip()
+    return package
 
 
 async def _serve(resolved: ResolvedConfig, *, debug: bool = False) -> int:
@@ -107,6 +131,7 @@ async def _serve(resolved: ResolvedConfig, *, debug: bool = False) -> int:
     log.info("resonate %s (python %s)", __version__, sys.version.split()[0])
     log.info("config file: %s", resolved.file or "none")
     log.info("store: %s", _describe_store(config))
+    log.info("event loop: %s", describe_event_loop(asyncio.get_running_loop()))
     server = Server(config, debug=debug)
     try:
         await server.start()

@@ -30,6 +30,10 @@ def load_map(text: str | None) -> dict[str, str] | None:
     return json.loads(text) if text else None
 
 
+# PromiseState by stored value: a dict lookup instead of the enum's call machinery (one per row).
+_PROMISE_STATES = {state.value: state for state in PromiseState}
+
+
 def promise_from_row(row: Row) -> tuple[int, Promise]:
     (
         sort_id,
@@ -46,9 +50,12 @@ def promise_from_row(row: Row) -> tuple[int, Promise]:
         created_on,
         completed_on,
     ) = row
+    promise_state = _PROMISE_STATES.get(state)
+    if promise_state is None:
+        promise_state = PromiseState(state)  # raises: not a state
     promise = Promise(
         id=promise_id,
-        state=PromiseState(state),
+        state=promise_state,
         param=Value(load_map(param_headers), param_data),
         value=Value(load_map(value_headers), value_data),
         timeout=timeout,

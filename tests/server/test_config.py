@@ -226,6 +226,7 @@ def test_naming_rule_every_option_reads_its_flag_and_env(tmp_path: Path, option:
 DEFAULTS = [
     ("logLevel", "info"),
     ("logFormat", "text"),
+    ("uvloop", True),
     ("api.http.addr", Address("0.0.0.0", 8001)),
     ("api.http.timeout", 10_000),
     ("api.http.auth", {}),

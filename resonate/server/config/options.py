@@ -115,6 +115,13 @@ OPTIONS: tuple[Option, ...] = (
         "log format; json = one object per line",
         choices=("text", "json"),
     ),
+    _option(
+        "uvloop",
+        _B,
+        True,
+        "run the server on uvloop where it is installed (CPython, not Windows); false = "
+        "asyncio's own event loop",
+    ),
     _option("api.http.addr", OptionType.ADDRESS, parse_address("0.0.0.0:8001"), "API listener"),
     _option("api.http.timeout", _D, parse_duration("10s"), "graceful-shutdown drain limit"),
     _option(

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler as AiohttpHandler
+from aiohttp.web_urldispatcher import AbstractRoute, Resource
 
 from resonate import __version__
 from resonate.core.errors import Code, ResonateError
@@ -20,15 +22,14 @@ from resonate.server.http.openapi import build_document
 from resonate.server.http.protocol import (
     BODY_LIMITS,
     BodyLimits,
-    echo_request_id,
+    assign_request_id,
+    check_header,
     error_response,
-    header,
     log_access,
-    request_id,
     route_not_found,
 )
 from resonate.server.http.routes import ROUTES, Context
-from resonate.server.metrics import Metrics
+from resonate.server.metrics import Cell, LoopHistogram, Metrics
 
 log = logging.getLogger("resonate.http")
 
@@ -58,13 +59,16 @@ class _Preflight(Exception):
 
 
 class RequestMetrics:
-    """Per-request metric updates, through the registry's cached label children."""
+    """Per-request metric updates (``Metrics.requests``). The series a request touches are
+    looked up once per distinct (method, route template, status, operation, code) and kept:
+    a request then costs one dict lookup before the updates themselves."""
 
     def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
+        self.series = metrics.requests
+        self._updates: dict[tuple[str, str, int, str | None, int], _Updates] = {}
 
-    def in_flight(self, operation: str) -> Any:
-        return self.metrics.child(self.metrics.api_in_flight, operation, "http")
+    def in_flight(self, operation: str) -> Cell:
+        return self.series.in_flight(operation, "http")
 
     def observe(
         self,
@@ -75,14 +79,44 @@ class RequestMetrics:
         code: int,
         seconds: float,
     ) -> None:
-        metrics = self.metrics
-        metrics.child(metrics.http_requests, method, template, str(status)).inc()
+        key = (method, template, status, operation, code)
+        updates = self._updates.get(key)
+        if updates is None:
+            updates = self._build(key)
+            if template != UNMATCHED:  # a matched route has few methods; any path is unmatched
+                self._updates[key] = updates
+        http_count, http_latency, api_count, api_latency = updates
+        http_count[0] += 1
+        if http_latency is not None:
+            http_latency.observe(seconds)
+        if api_count is not None and api_latency is not None:
+            api_count[0] += 1
+            api_latency.observe(seconds)
+
+    def _build(self, key: tuple[str, str, int, str | None, int]) -> _Updates:
+        method, template, status, operation, code = key
+        series = self.series
+        http_count = series.http_count(method, template, str(status))
+        http_latency = None
         if template not in STREAMS:  # a stream's duration says nothing about latency
-            metrics.child(metrics.http_duration, method, template).observe(seconds)
+            http_latency = series.http_latency(method, template)
         if operation is None:
-            return
-        metrics.child(metrics.api_requests, operation, "http", str(code)).inc()
-        metrics.child(metrics.api_duration, operation, "http").observe(seconds)
+            return http_count, http_latency, None, None
+        api_count = series.api_count(operation, "http", str(code))
+        return http_count, http_latency, api_count, series.api_latency(operation, "http")
+
+
+_Updates = tuple[Cell, LoopHistogram | None, Cell | None, LoopHistogram | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _RouteInfo:
+    """What the middleware needs of a matched route, worked out once per route."""
+
+    template: str
+    operation: str | None
+    in_flight: Cell | None  # the operation's in-flight gauge, or None
+    headers: tuple[str, ...]  # the headers the route reads, checked before its handler
 
 
 def _error_level(code: Code) -> int:
@@ -111,7 +145,6 @@ def create_api_app(
 ) -> web.Application:
     cors = Cors(cors_allow_origins)
     recorder = RequestMetrics(metrics) if metrics is not None else None
-    operations = {route.operation for route in ROUTES}
     open_paths = frozenset(route.path for route in ROUTES if not route.authenticated)
     authenticator = ctx.authenticator
     # The headers each route reads: all are checked (valid UTF-8, no NUL, at most 1024 bytes)
@@ -120,18 +153,33 @@ def create_api_app(
         route.operation: tuple(p.name for p in route.params if p.location == "header")
         for route in ROUTES
     }
+    # Per matched route (a fixed set, the table's): its template, operation, in-flight gauge
+    # and headers, worked out on its first request. Unmatched requests (404, 405) get a fresh
+    # system route each time: those are worked out every time and not kept.
+    route_infos: dict[AbstractRoute, _RouteInfo] = {}
+    route_operations: dict[AbstractRoute, str] = {}  # filled as the routes are added, below
+
+    def route_info(route: AbstractRoute) -> _RouteInfo:
+        resource = route.resource
+        template = resource.canonical if resource is not None else UNMATCHED
+        operation = route_operations.get(route)
+        in_flight = recorder.in_flight(operation) if recorder and operation else None
+        info = _RouteInfo(template, operation, in_flight, route_headers.get(operation or "", ()))
+        if resource is not None:
+            route_infos[route] = info
+        return info
 
     @web.middleware
     async def middleware(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
         started = time.perf_counter()
-        rid = request_id(request)
+        rid = assign_request_id(request)
         route = request.match_info.route
-        resource = route.resource
-        template = resource.canonical if resource is not None else UNMATCHED
-        operation = route.name if route.name in operations else None
-        in_flight = recorder.in_flight(operation) if recorder and operation else None
+        info = route_infos.get(route) or route_info(route)
+        template = info.template
+        operation = info.operation
+        in_flight = info.in_flight
         if in_flight is not None:
-            in_flight.inc()
+            in_flight[0] += 1
         code: int
         response: web.StreamResponse
         level = logging.DEBUG
@@ -151,8 +199,11 @@ def create_api_app(
                 # Who the request acts for; handlers authorise the ids it names (§9).
                 credentials = request.headers.get("Authorization")
                 request[PRINCIPAL] = authenticator.authenticate(credentials)
-            for name in route_headers.get(route.name or "", ()):
-                header(request, name)
+            request_headers = request.headers
+            for name in info.headers:
+                value = request_headers.get(name)
+                if value is not None:
+                    check_header(name, value)
             if (request.content_length or 0) > max_body_size:
                 # D13: refused before routing, also on routes that never read a body.
                 raise ResonateError(Code.PAYLOAD_TOO_LARGE, "the request body is too large")
@@ -201,8 +252,14 @@ def create_api_app(
             code = int(Code.INTERNAL_ERROR)
         finally:
             if in_flight is not None:
-                in_flight.dec()
-        response.headers["Resonate-Version"] = __version__
+                in_flight[0] -= 1
+        response_headers = response.headers
+        response_headers["Resonate-Version"] = __version__
+        if not response.prepared:
+            # The echo (§1.4). Set here rather than by an on_response_prepare receiver, whose
+            # signal costs a coroutine per request; a stream, prepared by its handler, carries
+            # its own, and so do the answers no middleware sees (ConnectionHandler).
+            response_headers["Request-Id"] = rid
         if ctx.shutting_down:
             response.force_close()  # let the drain finish instead of waiting on keep-alives
         elif request.content.exception() is not None and not response.prepared:
@@ -221,15 +278,22 @@ def create_api_app(
         return response
 
     app = web.Application(middlewares=[middleware], client_max_size=max_body_size)
-    app.on_response_prepare.append(echo_request_id)
     cors.install(app)
     app[CONTEXT_KEY] = ctx
     app[BODY_LIMITS] = BodyLimits(max_body_size, header_timeout_ms / 1000)
     ctx.openapi_document = build_document(ROUTES)
+    # Consecutive routes of one path (GET and PATCH /promises/{id}, GET and POST /promises)
+    # share one resource: the router tries the resources of a path prefix one by one, so a
+    # PATCH /promises/{id} tries two instead of four. The table's order is kept, and with it
+    # which route matches first.
+    resource: Resource | None = None
+    previous = ""
     for spec in ROUTES:
-        app.router.add_route(
-            spec.method, spec.aiohttp_path, partial(spec.handler, ctx), name=spec.operation
-        )
+        if resource is None or spec.aiohttp_path != previous:
+            resource = app.router.add_resource(spec.aiohttp_path)
+            previous = spec.aiohttp_path
+        route = resource.add_route(spec.method, partial(spec.handler, ctx))
+        route_operations[route] = spec.operation
     return app
 
 

@@ -149,6 +149,8 @@ class ConnectionHandler(RequestHandler):
         self._limits = limits
         self._event_loop = loop
         self._header_timer: asyncio.TimerHandle | None = None
+        self._header_timer_at = 0.0  # the loop time the pending timer was scheduled for
+        self._header_deadline: float | None = None  # headers due by then; None: not waiting
         self._serving = 0  # requests started and not finished
         self._request: BaseRequest | None = None  # the one being served
         self._open = False  # counted in the server's open connections
@@ -172,7 +174,7 @@ class ConnectionHandler(RequestHandler):
 
     def _release(self) -> None:
         """Leave the books of the cap: at once when we close, else when the peer does."""
-        self._disarm_header_timer()
+        self._cancel_header_timer()
         self._server.idle.pop(self, None)
         if self._open:
             self._open = False
@@ -192,7 +194,9 @@ class ConnectionHandler(RequestHandler):
         self.force_close()
 
     def _refuse(self, transport: asyncio.BaseTransport) -> None:
-        if self._limits.answer_when_full and isinstance(transport, asyncio.WriteTransport):
+        # Duck-typed: uvloop's transports do not derive from asyncio's transport classes.
+        write = getattr(transport, "write", None)
+        if self._limits.answer_when_full and write is not None:
             error = ResonateError(
                 Code.TOO_MANY_CONNECTIONS, "the listener is at its connection limit; retry later"
             )
@@ -205,25 +209,42 @@ class ConnectionHandler(RequestHandler):
                 "Connection: close",
                 *(f"{name}: {value}" for name, value in self._limits.extra_headers.items()),
             ]
-            transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
         self.close_now("refused at the connection limit")
 
     # -- the header timeout ------------------------------------------------------------------
 
+    # The timer is lazy: a request's headers arriving only clear the deadline, and the next
+    # request's first bytes set a new one; the pending timer, when it fires, moves itself to
+    # that deadline instead. A keep-alive connection thus schedules about one timer per header
+    # timeout rather than one per request (each of which cost a timer handle and its cancel).
+
     def _arm_header_timer(self) -> None:
+        if self._header_deadline is not None:
+            return  # the clock runs from the first bytes: more bytes do not extend it
+        loop = self._event_loop
+        self._header_deadline = deadline = loop.time() + self._limits.header_timeout
         if self._header_timer is None:
-            self._header_timer = self._event_loop.call_later(
-                self._limits.header_timeout, self._header_timeout
-            )
+            self._header_timer_at = deadline
+            self._header_timer = loop.call_at(deadline, self._header_timeout)
 
     def _disarm_header_timer(self) -> None:
+        self._header_deadline = None
+
+    def _cancel_header_timer(self) -> None:
+        self._header_deadline = None
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
 
     def _header_timeout(self) -> None:
         self._header_timer = None
-        if self._serving:
+        deadline = self._header_deadline
+        if deadline is None or self._serving:
+            return
+        if deadline != self._header_timer_at:  # re-armed after this timer was scheduled
+            self._header_timer_at = deadline
+            self._header_timer = self._event_loop.call_at(deadline, self._header_timeout)
             return
         self.close_now("no complete request line and headers within the header timeout")
 
@@ -265,8 +286,10 @@ class ConnectionHandler(RequestHandler):
         if "Allow" in exc.headers:
             headers["Allow"] = exc.headers["Allow"]
         error = ResonateError(code, exc.text or exc.reason)
-        rid = request_id(request) if code.http_status >= 500 else None
-        return error_response(error, headers, rid, self._limits.error_docs_url)
+        rid = request_id(request)
+        headers["Request-Id"] = rid  # every answer after the parser read the request echoes it
+        body_rid = rid if code.http_status >= 500 else None
+        return error_response(error, headers, body_rid, self._limits.error_docs_url)
 
     # -- requests the parser refused ---------------------------------------------------------
 
@@ -299,9 +322,10 @@ class ConnectionHandler(RequestHandler):
             )
             code = Code.HEADERS_TOO_LARGE if _headers_too_large(exc) else code_for_status(status)
             error = ResonateError(code, f"The request could not be parsed: {reason}")
-        response = error_response(
-            error, dict(self._limits.extra_headers), rid, self._limits.error_docs_url
-        )
+        headers = dict(self._limits.extra_headers)
+        if rid is not None:  # a refusal by the parser has no request id to echo, a 500 has
+            headers["Request-Id"] = rid
+        response = error_response(error, headers, rid, self._limits.error_docs_url)
         response.force_close()
         return response
 

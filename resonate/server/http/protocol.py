@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid
+import os
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,8 +130,12 @@ async def read_body(request: web.Request) -> bytes:
     size = 0
     while True:
         try:
-            async with asyncio.timeout(limits.stall_seconds):
-                chunk = await content.readany()
+            # What has arrived already is taken without a timer: a small body usually comes
+            # with its headers, and a timer per request is a measurable share of its CPU.
+            chunk = content.read_nowait()
+            if not chunk and not content.is_eof():
+                async with asyncio.timeout(limits.stall_seconds):
+                    chunk = await content.readany()
         except ServerClosing:
             raise ResonateError(Code.SHUTTING_DOWN, "the server is shutting down") from None
         except TimeoutError:
@@ -232,17 +238,52 @@ def request_id(request: web.BaseRequest) -> str:
     """The caller's ``request-id`` when it is a valid header value, else a fresh UUID: the id
     logs and 5xx bodies name the request by. (Routes that read the header refuse an invalid
     one with a 400 first; this is for answers given before or without a route.)"""
-    if REQUEST_ID_KEY in request:
-        return request[REQUEST_ID_KEY]
+    rid: str | None = request.get(REQUEST_ID_KEY)
+    return rid if rid is not None else assign_request_id(request)
+
+
+def assign_request_id(request: web.BaseRequest) -> str:
+    """``request_id`` for a request that has none yet (the API middleware, which sees every
+    request first): chosen and remembered without looking for one first."""
     rid: str | None = None
     value = request.headers.get("request-id")
     if value:
         with contextlib.suppress(ResonateError):
             rid = check_header("request-id", value)
-    rid = rid or str(uuid.uuid4())
+    rid = rid or random_uuid()
     # One id per request: the access line, the 5xx body and the echoed header agree.
     request[REQUEST_ID_KEY] = rid
     return rid
+
+
+# The bits uuid.UUID(version=4) clears and sets: the version (4) and the RFC 4122 variant.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+# os.urandom 4 KiB at a time, 16 bytes per id: one system call per 256 ids. A C iterator, so
+# that next() is atomic under the GIL (threads never share a block).
+_RANDOM_BLOCKS: Iterator[tuple[bytes]] = iter(())
+
+
+def random_uuid() -> str:
+    """``str(uuid.uuid4())``: 122 random bits from ``os.urandom``, version 4, RFC 4122 variant,
+    at about half the cost (no UUID object, one system call per 256 ids)."""
+    global _RANDOM_BLOCKS
+    block = next(_RANDOM_BLOCKS, None)
+    if block is None:
+        _RANDOM_BLOCKS = blocks = struct.iter_unpack("16s", os.urandom(4096))
+        block = next(blocks)
+    h = "%032x" % (int.from_bytes(block[0], "big") & _UUID4_CLEAR | _UUID4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _forget_random_blocks() -> None:
+    """A forked child must not hand out the ids its parent has yet to."""
+    global _RANDOM_BLOCKS
+    _RANDOM_BLOCKS = iter(())
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_random_blocks)
 
 
 def strict_header(request: web.Request) -> bool:

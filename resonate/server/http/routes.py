@@ -62,6 +62,7 @@ from resonate.server.http.protocol import (
     json_response,
     path_id,
     read_json_object,
+    request_id,
     strict_header,
     trace_headers,
 )
@@ -749,9 +750,8 @@ async def poll(ctx: Context, request: web.Request) -> web.StreamResponse:
     if ctx.poll_2026 is None:
         raise ResonateError(Code.ROUTE_NOT_FOUND, "the poll transport is disabled")
     # The stream's headers go out before the middleware sees the response.
-    return await ctx.poll_2026.handle(
-        request, stream_path(request, "/poll/"), extra_headers={"Resonate-Version": __version__}
-    )
+    headers = {"Resonate-Version": __version__, "Request-Id": request_id(request)}
+    return await ctx.poll_2026.handle(request, stream_path(request, "/poll/"), headers)
 
 
 # ---- schedules (http-api.md §7): request bodies and handlers ----------------------------------

@@ -6,11 +6,16 @@ created on first use and reused afterwards; the application code (tests/sdk/work
 in subprocesses with that interpreter. Set RESONATE_SDK_PYTHON to an interpreter that already
 has resonate-sdk==0.4.12 to skip the virtualenv.
 
-Each test runs once per store: its own `resonate serve` on a fresh SQLite file, or on a fresh
-PostgreSQL database when RESONATE_TEST_POSTGRES_DSN is set, with free ports for the API,
-the poll listener and metrics, and a `SdkCluster` that starts SDK processes, reads their
-record file and kills every process it started when the test ends. On failure, the server
-log, every process's output and the record file are attached to the report.
+Each test runs once per store, against a `resonate serve` on a fresh SQLite file, or on a fresh
+PostgreSQL database when RESONATE_TEST_POSTGRES_DSN is set, with free ports for the API, the
+poll listener and metrics, through a `SdkCluster` that starts SDK processes, reads their record
+file and kills every process it started when the test ends. `sdk`: the server of the store is
+shared by the tests (started on first use, kept for the session, per pytest-xdist worker), and
+each test's processes join groups suffixed for it (`sdk.group`, `sdk.target`) and use promise
+ids no other test uses, so a leftover task of one test never reaches another's workers.
+`fresh_sdk`: a server of the test's own (e.g. to stop and restart it), with the groups as named.
+On failure, the server log (of a shared one: since the test began), every process's output and
+the record file are attached to the report.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,9 +138,15 @@ def sdk_python() -> Path:
 
 
 class SdkCluster:
-    """SDK processes against one server. Everything it starts is killed by `close`."""
+    """SDK processes against one server. Everything it starts is killed by `close`.
 
-    def __init__(self, python: Path, server: ServerProcess, workdir: Path) -> None:
+    The tests name the groups `workflows`, `workers`, `clients`, `default`; on a shared server
+    the processes join them suffixed for this cluster (`group`), so that a leftover task of
+    another test never reaches them. `SdkProcess.group` is the name the test gave."""
+
+    def __init__(
+        self, python: Path, server: ServerProcess, workdir: Path, *, shared_server: bool = False
+    ) -> None:
         self.python = python
         self.server = server
         self.workdir = workdir
@@ -142,6 +154,20 @@ class SdkCluster:
         self.release_path = workdir / "release"
         self.processes: list[SdkProcess] = []
         self.api = httpx.Client(base_url=server.url, timeout=10, trust_env=False)
+        self.shared_server = shared_server
+        self.suffix = f"-{uuid.uuid4().hex[:8]}" if shared_server else ""
+        self.server_log_offset = server.log_path.stat().st_size if server.log_path.exists() else 0
+        self.groups: set[str] = set()  # the groups its processes joined
+
+    # -- groups -------------------------------------------------------------------------------
+
+    def group(self, name: str) -> str:
+        """The group this cluster's processes join for the test's group `name`."""
+        return f"{name}{self.suffix}"
+
+    def target(self, name: str) -> str:
+        """The SDK's target (`poll://<group>`) for the test's group `name`."""
+        return f"poll://{self.group(name)}"
 
     # -- processes ----------------------------------------------------------------------------
 
@@ -152,10 +178,15 @@ class SdkCluster:
             RESONATE_POLLER=self.server.poll_url,
             SDK_RECORDS=str(self.records_path),
             SDK_RELEASE=str(self.release_path),
+            SDK_WORKERS_GROUP=self.group("workers"),
+            SDK_CLIENTS_GROUP=self.group("clients"),
         )
         return env
 
     def _spawn(self, name: str, group: str, script: str, *args: str) -> SdkProcess:
+        """`script` with `args`, in the test's group `group` (the process joins
+        `self.group(group)`)."""
+        self.groups.add(self.group(group))
         log_path = self.workdir / f"{name}.log"
         with log_path.open("ab") as log:
             popen = subprocess.Popen(
@@ -171,7 +202,7 @@ class SdkCluster:
         return process
 
     def start_worker(self, name: str, group: str) -> SdkProcess:
-        return self._spawn(name, group, "worker.py", group)
+        return self._spawn(name, group, "worker.py", self.group(group))
 
     def start_workers(self, names_groups: list[tuple[str, str]]) -> list[SdkProcess]:
         """Start several workers at once; wait until each has started its SDK and the server
@@ -196,7 +227,8 @@ class SdkCluster:
         self, mode: str, promise_id: str, where: str, func: str, *args: Any
     ) -> SdkProcess:
         """Start a client process (see workers/client.py) that starts one workflow and writes
-        its result to ``process.result_path``."""
+        its result to ``process.result_path``. `where`: for `trigger`, the target (e.g.
+        `self.target("workflows")`); for `run`, the test's group the client joins."""
         out = self.workdir / f"result-{promise_id}.json"
         process = self._spawn(
             f"client-{promise_id}",
@@ -205,7 +237,7 @@ class SdkCluster:
             mode,
             str(out),
             promise_id,
-            where,
+            where if mode == "trigger" else self.group(where),
             func,
             json.dumps(list(args)),
         )
@@ -259,18 +291,21 @@ class SdkCluster:
         return read_records(self.records_path, event, key)
 
     def poll_connections(self) -> int | None:
-        """The server's gauge aio_plugin_connections{type="poll"}, or None if not exported."""
+        """The open poll streams of this cluster's groups, by the server's gauge
+        poll_connections{group=...}, or None if not exported."""
         try:
             text = httpx.get(self.server.metrics_url + "/metrics", timeout=2, trust_env=False).text
         except httpx.HTTPError:
             return None
-        match = re.search(r'^aio_plugin_connections\{type="poll"\} ([0-9.e+]+)$', text, re.M)
-        return int(float(match.group(1))) if match else None
+        if not re.search(r"^# TYPE poll_connections gauge$", text, re.M):
+            return None
+        gauges = re.findall(r'^poll_connections\{group="([^"]*)"\} ([0-9.e+]+)$', text, re.M)
+        return sum(int(float(value)) for group, value in gauges if group in self.groups)
 
     def wait_poll_connections(self, expected: int, timeout: float = 15) -> None:
-        """Wait until the server counts `expected` open poll streams. Only a convenience (the
-        server retries deliveries that found no connection after ttr), so a server that does
-        not export the gauge is not failed here."""
+        """Wait until the server counts `expected` open poll streams in this cluster's groups.
+        Only a convenience (the server retries deliveries that found no connection after ttr),
+        so a server that does not export the gauge is not failed here."""
         if self.poll_connections() is None:
             return
         wait_for(
@@ -296,8 +331,16 @@ class SdkCluster:
         response = self.api.get(f"/tasks/{task_id}")
         return response.json() if response.status_code == 200 else None
 
+    def server_log(self) -> str:
+        """The server's log since this cluster began."""
+        with self.server.log_path.open("rb") as log:
+            log.seek(self.server_log_offset)
+            return log.read().decode(errors="replace")
+
     def report(self) -> str:
-        parts = [f"===== server log ({self.server.log_path}) =====\n{self.server.log()[-60000:]}"]
+        log = self.server_log() if self.shared_server else self.server.log()
+        since = ", since the test began" if self.shared_server else ""
+        parts = [f"===== server log ({self.server.log_path}{since}) =====\n{log[-60000:]}"]
         for process in self.processes:
             parts.append(
                 f"===== {process.name} (group {process.group}, pid {process.pid}, "
@@ -318,16 +361,80 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
             report.sections.append(("resonate-sdk e2e logs", cluster.report()))
 
 
+@contextlib.contextmanager
+def sdk_server(workdir: Path, store_kind: str) -> Iterator[ServerProcess]:
+    """`resonate serve` with SERVER_ARGS on `store_kind` (a SQLite file in `workdir`, or a fresh
+    PostgreSQL database, dropped afterwards)."""
+    dsn = pg.create_database_sync("resonate_sdk") if store_kind == "postgres" else None
+    store_args = pg.store_args(dsn) if dsn is not None else []
+    try:
+        server = ServerProcess(workdir, extra_args=[*SERVER_ARGS, *store_args]).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        if dsn is not None:
+            pg.drop_database_sync(dsn)
+
+
+class SharedServers:
+    """The shared servers, one per store, each started on first use and kept until the session
+    ends (per pytest-xdist worker). Not a session fixture parametrized by the store: pytest
+    keeps one instance of such a fixture at a time, and pytest-xdist hands a worker the tests
+    of both stores in turns, so it would start them again and again."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.servers: dict[str, ServerProcess] = {}
+        self.stack = contextlib.ExitStack()
+
+    def get(self, store_kind: str) -> ServerProcess:
+        """The running server of `store_kind`; fails the test when it has exited."""
+        if store_kind not in self.servers:
+            workdir = self.tmp_path_factory.mktemp(f"sdk-server-{store_kind}")
+            self.servers[store_kind] = self.stack.enter_context(sdk_server(workdir, store_kind))
+        server = self.servers[store_kind]
+        if server.process is None or server.process.poll() is not None:
+            pytest.fail(f"the shared server exited:\n{server.log()[-20000:]}")
+        return server
+
+
+@pytest.fixture(scope="session")
+def sdk_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedServers]:
+    pool = SharedServers(tmp_path_factory)
+    with pool.stack:
+        yield pool
+
+
 @pytest.fixture
 def sdk(
+    request: pytest.FixtureRequest,
+    sdk_python: Path,
+    sdk_servers: SharedServers,
+    store_kind: str,
+    tmp_path: Path,
+) -> Iterator[SdkCluster]:
+    """An SdkCluster (groups of its own) against the store's shared server."""
+    server = sdk_servers.get(store_kind)
+    cluster = SdkCluster(sdk_python, server, tmp_path, shared_server=True)
+    request.node._sdk_cluster = cluster
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def fresh_sdk(
     request: pytest.FixtureRequest,
     sdk_python: Path,
     server_factory: type[ServerProcess],
     store_kind: str,
     tmp_path: Path,
 ) -> Iterator[SdkCluster]:
-    """A fresh server (on each store: a fresh SQLite file, or a fresh PostgreSQL database)
-    plus an SdkCluster to start SDK processes against it."""
+    """A fresh server of the test's own (on each store: a fresh SQLite file, or a fresh
+    PostgreSQL database) plus an SdkCluster to start SDK processes against it."""
     server_dir = tmp_path / "server"
     server_dir.mkdir()
     dsn = pg.create_database_sync("resonate_sdk") if store_kind == "postgres" else None

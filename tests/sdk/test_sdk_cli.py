@@ -43,7 +43,8 @@ def run_cli(sdk: SdkCluster, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def invoke_fanout(sdk: SdkCluster, wf: str) -> subprocess.CompletedProcess[str]:
-    """`resonate invoke <wf> --func fanout_workflow --arg 3 … --wait` in group `workflows`."""
+    """`resonate invoke <wf> --func fanout_workflow --arg 3 … --wait` in group `workflows` (the
+    test's: `sdk.group("workflows")`)."""
     return run_cli(
         sdk,
         "invoke",
@@ -54,7 +55,7 @@ def invoke_fanout(sdk: SdkCluster, wf: str) -> subprocess.CompletedProcess[str]:
         "3",
         "--json-args",
         "--target",
-        "poll://any@workflows",
+        f"poll://any@{sdk.group('workflows')}",
         "--wait",
         "--wait-timeout",
         "40s",

@@ -3,7 +3,9 @@
 The application is tests/sdk/workers/app.py; processes run in their own virtualenv (see
 conftest.py). Groups: `workflows` runs the durable workflows, `workers` the functions they call
 remotely (`poll://workers`), `clients` the processes that start a workflow with
-`resonate.trigger` and wait for its result (a subscription answered by a notify).
+`resonate.trigger` and wait for its result (a subscription answered by a notify). The tests of a
+store share a server: each test's processes join these groups suffixed for it (`sdk.group`,
+`sdk.target`), and its promise ids are its own.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def test_fanout_workflow(sdk: SdkCluster, mode: str) -> None:
     wf = f"fanout-{mode}"
     begin = time.monotonic()
     if mode == "trigger":
-        client = sdk.run_client("trigger", wf, "poll://workflows", "fanout_workflow", 3)
+        client = sdk.run_client("trigger", wf, sdk.target("workflows"), "fanout_workflow", 3)
     else:
         client = sdk.run_client("run", wf, "workflows", "fanout_workflow", 3)
     result = sdk.wait_result(client, timeout=40)
@@ -92,16 +94,18 @@ def test_fanout_workflow(sdk: SdkCluster, mode: str) -> None:
     assert decode(root["param"]) == {"func": "fanout_workflow", "args": [3], "kwargs": {}}
     invoke_tag = root["tags"]["resonate:invoke"]
     if mode == "trigger":
-        assert invoke_tag == "poll://workflows"
+        assert invoke_tag == sdk.target("workflows")
     else:
         client_sdk_pid = sdk.records("client-started", wf)[0].sdk_pid
         assert json.loads(invoke_tag) == {
             "type": "poll",
-            "data": {"group": "workflows", "id": client_sdk_pid},
+            "data": {"group": sdk.group("workflows"), "id": client_sdk_pid},
         }
     assert_resolved(sdk, f"{wf}.1", value=300)  # local step
     for n, i in enumerate((1, 2, 3), start=2):  # fan-out
-        child = assert_resolved(sdk, f"{wf}.{n}", value=i * i, resonate_invoke="poll://workers")
+        child = assert_resolved(
+            sdk, f"{wf}.{n}", value=i * i, resonate_invoke=sdk.target("workers")
+        )
         assert decode(child["param"]) == {"func": "square", "args": [i], "kwargs": {}}
     sleep = assert_resolved(sdk, f"{wf}.5", value=None, resonate_timeout="true")
     assert sleep["timeout"] - sleep["createdOn"] >= 1000 - 50, sleep
@@ -125,7 +129,7 @@ def test_crash_recovery_mid_remote_call(sdk: SdkCluster) -> None:
     workflow_worker = started[0]
     workers = started[1:]
     wf = "crash"
-    client = sdk.run_client("trigger", wf, "poll://workflows", "crash_workflow", 7)
+    client = sdk.run_client("trigger", wf, sdk.target("workflows"), "crash_workflow", 7)
 
     first = wait_for(
         lambda: sdk.check_alive() or sdk.records("slow-start"), 30, "the slow step to start"
@@ -159,7 +163,7 @@ def test_crash_recovery_mid_remote_call(sdk: SdkCluster) -> None:
 
     assert_resolved(sdk, wf, value=result)
     assert_resolved(sdk, f"{wf}.1", value=700)
-    assert_resolved(sdk, f"{wf}.2", value=7700, resonate_invoke="poll://workers")
+    assert_resolved(sdk, f"{wf}.2", value=7700, resonate_invoke=sdk.target("workers"))
     assert_resolved(sdk, f"{wf}.2.1", value=700)
     assert_resolved(sdk, f"{wf}.2.2", value=7000)
     task = sdk.task(f"__invoke:{wf}.2")
@@ -181,7 +185,7 @@ def test_crash_recovery_during_durable_sleep(sdk: SdkCluster) -> None:
         [("workflows-1", "workflows"), ("workflows-2", "workflows")]
     )
     wf = "sleepy"
-    client = sdk.run_client("trigger", wf, "poll://workflows", "sleepy_workflow", 5)
+    client = sdk.run_client("trigger", wf, sdk.target("workflows"), "sleepy_workflow", 5)
 
     first = wait_for(
         lambda: sdk.check_alive() or sdk.records("local", "before-sleep"),

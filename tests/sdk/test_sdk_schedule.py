@@ -27,6 +27,14 @@ from tests.sdk.conftest import SdkCluster, wait_for
 
 pytestmark = pytest.mark.sdk
 
+
+@pytest.fixture
+def sdk(fresh_sdk: SdkCluster) -> SdkCluster:
+    """These tests stop and restart the server: a server of their own (and the groups as
+    named, `default` included)."""
+    return fresh_sdk
+
+
 SCHEDULE = "tick"
 LABEL = "every-second"  # tick's argument, also its record event: `tick-every-second`
 EVENT = f"tick-{LABEL}"

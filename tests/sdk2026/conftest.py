@@ -4,10 +4,15 @@ shared/spec/protocol-2026.md).
 
 Shared by the Python (test_py_sdk.py) and TypeScript (test_ts_sdk.py) suites:
 
-- `sdk2026_server`: a fresh `resonate serve` per test on each store (a fresh SQLite file, or a
+- `start_sdk2026_server`: a `resonate serve` of its own on a store (a fresh SQLite file, or a
   fresh PostgreSQL database when RESONATE_TEST_POSTGRES_DSN is set), with free ports and
-  SERVER_ARGS (fast task re-delivery, debug log). Its log is attached to the report of a
-  failing test; `add_report_section` attaches more (process outputs, records).
+  SERVER_ARGS (fast task re-delivery, debug log), for a test that needs its own (e.g. JWT auth).
+  Its log is attached to the report of a failing test; `add_report_section` attaches more
+  (process outputs, records).
+- `sdk2026_servers`: a `ServerPool`, the servers the tests of a suite share, one per store,
+  started on first use and kept for the session (per pytest-xdist worker); `py_sdk_server` is
+  the Python SDK suite's. Each test keeps apart by groups of its own (and promise ids no other
+  test uses), so a leftover task of one test never reaches another test's workers.
 
 Python SDK (`resonate-sdk` 0.8.1, Python >= 3.12):
 
@@ -17,9 +22,9 @@ Python SDK (`resonate-sdk` 0.8.1, Python >= 3.12):
   found as `find_base_python` says, then reused while its marker file names 0.8.1 and that
   interpreter and it imports. No interpreter or a failed install skips the tests, or fails them when
   RESONATE_TEST_REQUIRE_SDK is set (CI).
-- `py_sdk`: a `PySdkCluster` against `sdk2026_server` that starts SDK processes
-  (tests/sdk2026/workers_py/) with that interpreter and a clean environment, reads their record
-  file, and kills every process it started when the test ends.
+- `py_sdk`: a `PySdkCluster` against `py_sdk_server` that starts SDK processes
+  (tests/sdk2026/workers_py/) with that interpreter and a clean environment, in groups suffixed
+  for the test, reads their record file, and kills every process it started when the test ends.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,17 +130,74 @@ def start_sdk2026_server(
             pg.drop_database_sync(dsn)
 
 
-@pytest.fixture
-def sdk2026_server(
-    request: pytest.FixtureRequest,
-    server_factory: type[ServerProcess],
-    store_kind: str,
-    tmp_path: Path,
+@contextlib.contextmanager
+def shared_server(
+    workdir: Path, store_kind: str, extra_args: list[str] | tuple[str, ...] = ()
 ) -> Iterator[ServerProcess]:
-    """A fresh `resonate serve` for one test, on each store. The SDKs talk to `server.url`
-    only (`POST /` and `GET /poll/{group}/{pid}`); `server.log()` is its debug log."""
-    with start_sdk2026_server(request, server_factory, store_kind, tmp_path / "server") as server:
+    """`resonate serve` with SERVER_ARGS + `extra_args` on `store_kind` (a SQLite file in
+    `workdir`, or a fresh PostgreSQL database, dropped afterwards). Free ports are picked before
+    the server binds them, so another suite running at the same time may take one first: then
+    it starts again on new ports (3 tries)."""
+    dsn = pg.create_database_sync("resonate_sdk2026") if store_kind == "postgres" else None
+    args = [*SERVER_ARGS, *(pg.store_args(dsn) if dsn is not None else []), *extra_args]
+    server: ServerProcess | None = None
+    try:
+        for attempt in range(3):
+            candidate = ServerProcess(workdir, extra_args=args)
+            try:
+                server = candidate.start()
+                break
+            except RuntimeError as exc:
+                candidate.stop()
+                if "address already in use" not in str(exc) or attempt == 2:
+                    raise
+        assert server is not None
         yield server
+    finally:
+        if server is not None:
+            server.stop()
+        if dsn is not None:
+            pg.drop_database_sync(dsn)
+
+
+class ServerPool:
+    """Servers shared by the tests of a suite, one per (suite, store): each is started on first
+    use and kept until the session ends (per pytest-xdist worker). A session-scoped fixture
+    parametrized by the store would do, but pytest keeps one instance of it at a time, and
+    pytest-xdist hands a worker the tests of both stores in turns: it would start them again
+    and again."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.servers: dict[tuple[str, str], ServerProcess] = {}
+        self.stack = contextlib.ExitStack()
+
+    def get(self, suite: str, store_kind: str) -> ServerProcess:
+        """The running server of `suite` on `store_kind`; fails the test when it has exited."""
+        key = (suite, store_kind)
+        if key not in self.servers:
+            workdir = self.tmp_path_factory.mktemp(f"{suite}-server-{store_kind}")
+            self.servers[key] = self.stack.enter_context(shared_server(workdir, store_kind))
+        server = self.servers[key]
+        if server.process is None or server.process.poll() is not None:
+            pytest.fail(f"the shared server exited:\n{server.log()[-20000:]}")
+        return server
+
+
+@pytest.fixture(scope="session")
+def sdk2026_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
+    """The shared servers of the 2026 suites (`ServerPool`)."""
+    pool = ServerPool(tmp_path_factory)
+    with pool.stack:
+        yield pool
+
+
+@pytest.fixture
+def py_sdk_server(sdk2026_servers: ServerPool, store_kind: str) -> ServerProcess:
+    """The server of the store shared by the Python SDK tests that need no server of their own
+    (a TypeScript SDK test never uses it). The SDKs talk to `server.url` only (`POST /` and
+    `GET /poll/{group}/{pid}`)."""
+    return sdk2026_servers.get("py-sdk", store_kind)
 
 
 def call_2026(
@@ -315,14 +378,29 @@ def py_sdk_python() -> Path:
 
 class PySdkCluster:
     """resonate-sdk 0.8.1 processes against one server. Everything it starts is killed by
-    `close`. Every wait is bounded by its own timeout and by the test's overall deadline."""
+    `close`. Every wait is bounded by its own timeout and by the test's overall deadline.
+
+    Groups are named by the tests as `workflows`, `remote`, `workers`, `clients`; the processes
+    join them suffixed for this cluster (`group`), since tests share a server: a leftover task
+    of one test (e.g. re-sent to a group whose workers were killed) never reaches another's.
+    `SdkProcess.group` is the name the test gave."""
 
     def __init__(
-        self, python: Path, server: ServerProcess, workdir: Path, token: str | None = None
+        self,
+        python: Path,
+        server: ServerProcess,
+        workdir: Path,
+        token: str | None = None,
+        *,
+        shared_server: bool = False,
     ) -> None:
         self.python = python
         self.server = server
         self.workdir = workdir
+        self.suffix = uuid.uuid4().hex[:8]
+        # A shared server's log is reported from where this cluster began.
+        self.shared_server = shared_server
+        self.server_log_offset = server.log_path.stat().st_size if server.log_path.exists() else 0
         # A JWT: SDK processes get it as RESONATE_TOKEN, the test's own requests send it.
         self.token = token
         self.records_path = workdir / "records.log"
@@ -337,6 +415,16 @@ class PySdkCluster:
         )
         self._corr = itertools.count(1)
         self._names = itertools.count(1)
+
+    # -- groups -------------------------------------------------------------------------------
+
+    def group(self, name: str) -> str:
+        """The group the processes of this cluster join for the test's group `name`."""
+        return f"{name}-{self.suffix}"
+
+    def target(self, name: str) -> str:
+        """The `resonate:target` of a promise sent to any member of the group `name`."""
+        return f"poll://any@{self.group(name)}"
 
     # -- waiting ------------------------------------------------------------------------------
 
@@ -354,13 +442,15 @@ class PySdkCluster:
             SDK_RECORDS=str(self.records_path),
             SDK_RELEASE=str(self.release_path),
             SDK_TTL_MS=str(PY_SDK_TTL_MS),
-            SDK_REMOTE_GROUP="remote",
+            SDK_REMOTE_GROUP=self.group("remote"),
+            SDK_CLIENTS_GROUP=self.group("clients"),
         )
         if self.token:
             env["RESONATE_TOKEN"] = self.token
         return env
 
     def _spawn(self, name: str, group: str, script: str, *args: str) -> SdkProcess:
+        """`script` with `args`; `group` (the test's name of it) only labels the process."""
         log_path = self.workdir / f"{name}.log"
         with log_path.open("ab") as log:
             popen = subprocess.Popen(
@@ -376,7 +466,8 @@ class PySdkCluster:
         return process
 
     def start_worker(self, group: str, name: str | None = None) -> SdkProcess:
-        return self._spawn(name or f"{group}-{next(self._names)}", group, "worker.py", group)
+        name = name or f"{group}-{next(self._names)}"
+        return self._spawn(name, group, "worker.py", self.group(group))
 
     def start_workers(self, *groups: str) -> list[SdkProcess]:
         """Start one worker per group given (all at once), and wait until each has its SSE
@@ -397,7 +488,8 @@ class PySdkCluster:
         self, mode: str, promise_id: str, where: str, func: str, *args: Any
     ) -> SdkProcess:
         """A client process (workers_py/client.py) that starts one workflow (`rpc`: in the
-        group `where`; `run`: itself, joining the group `where`) and writes its outcome."""
+        group `where`, from the group `clients`; `run`: itself, joining the group `where`) and
+        writes its outcome."""
         out = self.workdir / f"result-{promise_id}.json"
         process = self._spawn(
             f"client-{promise_id}",
@@ -406,7 +498,7 @@ class PySdkCluster:
             mode,
             str(out),
             promise_id,
-            where,
+            self.group(where),
             func,
             json.dumps(list(args)),
         )
@@ -538,8 +630,19 @@ class PySdkCluster:
         assert response.status_code == 200, (promise_id, response.status_code, response.text)
         return response.json()
 
+    def server_log(self) -> str:
+        """The server's log since this cluster began."""
+        with self.server.log_path.open("rb") as log:
+            log.seek(self.server_log_offset)
+            return log.read().decode(errors="replace")
+
     def report(self) -> str:
         parts = []
+        if self.shared_server:
+            parts.append(
+                f"===== resonate serve log since the test began ({self.server.log_path}) "
+                f"=====\n{self.server_log()[-80000:]}"
+            )
         for process in self.processes:
             parts.append(
                 f"===== {process.name} (group {process.group}, pid {process.pid}, "
@@ -577,10 +680,13 @@ def py_sdk_cluster(
     server: ServerProcess,
     workdir: Path,
     token: str | None = None,
+    *,
+    shared_server: bool = False,
 ) -> Iterator[PySdkCluster]:
-    """A PySdkCluster whose processes' logs and records go to the failure report."""
+    """A PySdkCluster whose processes' logs and records (and, with `shared_server`, the
+    server's log since it began) go to the failure report."""
     workdir.mkdir(parents=True, exist_ok=True)
-    cluster = PySdkCluster(python, server, workdir, token)
+    cluster = PySdkCluster(python, server, workdir, token, shared_server=shared_server)
     add_report_section(request.node, "resonate-sdk 0.8.1 processes", cluster.report)
     try:
         yield cluster
@@ -590,11 +696,14 @@ def py_sdk_cluster(
 
 @pytest.fixture
 def py_sdk(
-    request: pytest.FixtureRequest, py_sdk_python: Path, sdk2026_server: ServerProcess, tmp_path
+    request: pytest.FixtureRequest, py_sdk_python: Path, py_sdk_server: ServerProcess, tmp_path
 ) -> Iterator[PySdkCluster]:
-    """A PySdkCluster against a fresh server (per store). On failure, every SDK process's log
-    (which carries the SDK's requests and replies) and the record file are attached."""
-    with py_sdk_cluster(request, py_sdk_python, sdk2026_server, tmp_path / "py-sdk") as cluster:
+    """A PySdkCluster (groups of its own) against the session's server of the store. On
+    failure, the server's log since the test began, every SDK process's log (which carries the
+    SDK's requests and replies) and the record file are attached."""
+    with py_sdk_cluster(
+        request, py_sdk_python, py_sdk_server, tmp_path / "py-sdk", shared_server=True
+    ) as cluster:
         yield cluster
 
 
@@ -606,11 +715,13 @@ __all__ = [
     "PySdkCluster",
     "Record",
     "SdkProcess",
+    "ServerPool",
     "add_report_section",
     "call_2026",
     "decode_value",
     "encode_value",
     "find_base_python",
     "py_sdk_cluster",
+    "shared_server",
     "start_sdk2026_server",
 ]

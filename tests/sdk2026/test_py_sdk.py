@@ -7,6 +7,11 @@ The application is tests/sdk2026/workers_py/app.py; its processes run in their o
 call with ctx.rpc, `workers` the schedule's target, `clients` the processes that start a
 workflow with `resonate.rpc` and wait for its result (a listener answered by `unblock`).
 Ids: the SDK names children `<root>:1`, `<root>:2`, ... in call order.
+
+The tests of a store share one server (`py_sdk_server`; the JWT test starts its own): each
+joins its groups suffixed (`sdk.group("workflows")`, `sdk.target("workflows")` for the
+`resonate:target` tag) and uses root promise ids, schedule ids and search prefixes that no other
+test uses.
 """
 
 from __future__ import annotations
@@ -126,14 +131,14 @@ def test_workflow_local_remote_sleep_fanout(py_sdk: PySdkCluster, mode: str) -> 
 
     # The server's view (2026 protocol).
     root = assert_resolved(sdk, wf, value=result)
-    assert root["tags"]["resonate:target"] == "poll://any@workflows", root
+    assert root["tags"]["resonate:target"] == sdk.target("workflows"), root
     assert decode_value(root["param"])["func"] == "main_workflow", root
     assert_resolved(sdk, f"{wf}:1", value=400, resonate_scope="local")
-    assert_resolved(sdk, f"{wf}:2", value="n=4", resonate_target="poll://any@remote")
+    assert_resolved(sdk, f"{wf}:2", value="n=4", resonate_target=sdk.target("remote"))
     sleep = assert_resolved(sdk, f"{wf}:3", resonate_timer="true")
     assert sleep["timeoutAt"] - sleep["createdAt"] >= 1000 - 50, sleep
     for n, i in enumerate((1, 2, 3, 4), start=4):
-        child = assert_resolved(sdk, f"{wf}:{n}", value=i * i, resonate_target="poll://any@remote")
+        child = assert_resolved(sdk, f"{wf}:{n}", value=i * i, resonate_target=sdk.target("remote"))
         assert decode_value(child["param"])["args"] == [i], child
     assert_resolved(sdk, f"{wf}:8", value=400)
     assert sdk.find_promise(f"{wf}:9") is None
@@ -240,7 +245,7 @@ def test_remote_worker_killed_mid_call(py_sdk: PySdkCluster) -> None:
     assert [r.os_pid for r in sdk.records("slow-start")] == [victim.pid, replacement.pid]
     assert [r.os_pid for r in sdk.records("slow-finish")] == [replacement.pid]
     assert [r.os_pid for r in sdk.records("local", "before-remote")] == [workflow_worker.pid]
-    assert_resolved(sdk, f"{wf}:2", value=6000, resonate_target="poll://any@remote")
+    assert_resolved(sdk, f"{wf}:2", value=6000, resonate_target=sdk.target("remote"))
     assert_resolved(sdk, wf, value=result)
 
 
@@ -326,13 +331,14 @@ def test_schedule_fires_function(py_sdk: PySdkCluster) -> None:
     `<schedule>-<timestamp>`; deleting the schedule through the SDK removes it."""
     sdk = py_sdk
     sdk.start_workers("workers")
+    workers = sdk.group("workers")
     created = sdk.run_ops(
-        "schedule-create", "every-second", "* * * * * *", "workers", "tick", json.dumps(["s"])
+        "schedule-create", "every-second", "* * * * * *", workers, "tick", json.dumps(["s"])
     )
     schedule = created["get"]
     assert schedule["id"] == "every-second" and schedule["cron"] == "* * * * * *", created
     assert schedule["promiseId"] == "{{.id}}-{{.timestamp}}", created
-    assert schedule["promiseTags"]["resonate:target"] == "poll://any@workers", created
+    assert schedule["promiseTags"]["resonate:target"] == sdk.target("workers"), created
     assert created["create_again"]["cron"] == "* * * * * *", created  # the stored one
 
     ticks = sdk.wait_for(
@@ -353,7 +359,7 @@ def test_schedule_fires_function(py_sdk: PySdkCluster) -> None:
         stamps.append(int(promise_id.removeprefix("every-second-")))
         promise = assert_resolved(sdk, promise_id, value=promise_id)
         assert promise["tags"]["resonate:schedule"] == "every-second", promise
-        assert promise["tags"]["resonate:target"] == "poll://any@workers", promise
+        assert promise["tags"]["resonate:target"] == sdk.target("workers"), promise
     assert stamps[0] % 1000 == 0 and stamps[1] > stamps[0], stamps
 
 

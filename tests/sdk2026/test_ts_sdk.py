@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.sdk2026.conftest import add_report_section
+from tests.sdk2026.conftest import ServerPool, add_report_section
 from tests.sdk2026.ts_support import (
     TS_DIR,
     NodeCluster,
@@ -46,14 +46,11 @@ def ts_node() -> str:
     return ensure_sdk()
 
 
-@pytest.fixture(scope="module")
-def ts_server(
-    ts_node: str, store_kind: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    """One `resonate serve` per store for this module (tests keep apart by their groups)."""
-    workdir = tmp_path_factory.mktemp(f"ts-server-{store_kind}")
-    with module_server(workdir, store_kind) as server:
-        yield server
+@pytest.fixture
+def ts_server(ts_node: str, store_kind: str, sdk2026_servers: ServerPool) -> ServerProcess:
+    """The `resonate serve` of the store shared by this module's tests (tests keep apart by
+    their groups), started on first use and kept for the session (conftest's ServerPool)."""
+    return sdk2026_servers.get("ts-sdk", store_kind)
 
 
 @pytest.fixture
@@ -62,8 +59,6 @@ def ts(
 ) -> Iterator[NodeCluster]:
     """A NodeCluster (groups and pids of its own) against the module's server; on failure
     the server's log of this test, the Node processes' logs and the records are reported."""
-    if ts_server.process is None or ts_server.process.poll() is not None:
-        pytest.fail(f"the server exited:\n{ts_server.log()[-20000:]}")
     cluster = NodeCluster(ts_node, ts_server, tmp_path)
     add_report_section(request.node, "resonate serve and TypeScript SDK processes", cluster.report)
     try:

@@ -7,8 +7,9 @@ its marker matches the lock file. No node/npm, or a failed install, skips the te
 and fails them when RESONATE_TEST_REQUIRE_SDK is set (CI). The SDK declares Node >= 22 but
 runs on Node 20 with a `Promise.withResolvers` stand-in (tests/sdk2026/ts/lib.mjs).
 
-The tests of a module share one `resonate serve` per store (a fresh SQLite file, or a fresh
-PostgreSQL database when RESONATE_TEST_POSTGRES_DSN is set, with `--tasks-retry-timeout 2s`);
+The tests of the module share one `resonate serve` per store (conftest's ServerPool: started on
+first use, kept for the session; a fresh SQLite file, or a fresh PostgreSQL database when
+RESONATE_TEST_POSTGRES_DSN is set, with `--tasks-retry-timeout 2s`);
 each test gets a `NodeCluster` with groups and SDK pids of its own, which starts Node processes
 (worker.mjs, client.mjs, shape.mjs, ops.mjs), reads their records file and kills every process
 it started (a few tests start a server of their own: restart, auth). On failure the server's

@@ -8,6 +8,7 @@ The store plays no part here: these run once, on SQLite.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import os
 import resource
 import selectors
@@ -230,6 +231,24 @@ def test_the_server_raises_its_open_files_limit_and_says_so(tmp_path: Path) -> N
 # ---- 2,000 half-open connections --------------------------------------------------------------
 
 HALF_OPEN = 2000
+# The header timeout of this test's server, longer than TIMEOUT so that a /healthz exchange has
+# room to begin and end while every half-open connection is held even when opening them all
+# takes a loaded box most of a second; and how soon a closing would break it.
+HALF_OPEN_TIMEOUT = 2.0
+HALF_OPEN_EARLY = HALF_OPEN_TIMEOUT - (TIMEOUT - EARLY)
+
+# The test opens connections as fast as it can; on a loaded box the server may accept them
+# more slowly, and once its listen queue (the server's backlog, 1024) is full the kernel drops
+# new SYNs, which the client sends again only after 1 s: a /healthz then takes 1 s whatever the
+# server does (the kernel's ListenOverflows counter shows it). So the opening pauses while more
+# than this many connections may wait to be accepted.
+QUEUED = 512
+
+# The one stall expected while the half-open connections come and go: the server closing about
+# 2000 of them in one burst once the header timeout has passed (0.2-0.8 s on a 2-core box
+# running the suite). A /healthz queued behind the half-open connections is what the
+# "answered amid" assertion catches; this bound catches a server frozen for seconds.
+STALL = 3.0
 
 
 def open_files_of(pid: int) -> int | None:
@@ -237,54 +256,136 @@ def open_files_of(pid: int) -> int | None:
     return len(os.listdir(path)) if path.exists() else None
 
 
+class HalfOpen:
+    """Connections that send part of a request's headers and nothing more; each one's lifetime
+    runs from its opening (headers sent) until the server closed it, seen as it happens."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.selector = selectors.DefaultSelector()
+        self.sockets: list[socket.socket] = []
+        self.opened: list[float] = []  # in order
+        self.lifetimes: list[float] = []
+
+    def open(self) -> None:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.sockets.append(sock)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n")  # headers never end
+        sock.setblocking(False)
+        opened = time.monotonic()
+        self.opened.append(opened)
+        self.selector.register(sock, selectors.EVENT_READ, (sock, opened))
+
+    def watch(self, timeout: float = 0) -> None:
+        """Record the closings seen within ``timeout`` seconds."""
+        for key, _ in self.selector.select(timeout):
+            sock, opened = key.data
+            try:
+                data = sock.recv(4096)
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                self.lifetimes.append(time.monotonic() - opened)
+                self.selector.unregister(sock)
+
+    def wait_all_closed(self, deadline: float) -> None:
+        while len(self.lifetimes) < len(self.opened) and time.monotonic() < deadline:
+            self.watch(0.1)
+
+    def held_throughout(self, start: float, end: float) -> int:
+        """How many of them the server held for the whole of [start, end], at the least: opened
+        by ``start`` and none closed before ``end``, since none lives less than
+        HALF_OPEN_EARLY (asserted)."""
+        opened_by_start = bisect.bisect_right(self.opened, start)
+        closable_by_end = bisect.bisect_left(self.opened, end - HALF_OPEN_EARLY)
+        return opened_by_start - closable_by_end
+
+    def close(self) -> None:
+        self.selector.close()
+        for sock in self.sockets:
+            sock.close()
+
+
 class HealthProbe(threading.Thread):
-    """GET /healthz on a fresh connection, again and again, timing each answer."""
+    """GET /healthz on a fresh connection, again and again, timing each answer: ``exchanges``
+    holds the (start, end) monotonic times of each."""
 
     def __init__(self, port: int) -> None:
         super().__init__(daemon=True)
         self.port = port
-        self.latencies: list[float] = []
+        self.exchanges: list[tuple[float, float]] = []
         self.failures: list[str] = []
         self.stop = threading.Event()
 
+    @property
+    def latencies(self) -> list[float]:
+        return sorted(end - start for start, end in self.exchanges)
+
+    def probe_once(self) -> None:
+        started = time.monotonic()
+        try:
+            response = exchange(self.port, request_bytes("GET", "/healthz"), timeout=5)
+            assert response.status == 200
+        except Exception as error:  # recorded: the test reports them all
+            self.failures.append(repr(error))
+        self.exchanges.append((started, time.monotonic()))
+
     def run(self) -> None:
         while not self.stop.is_set():
-            started = time.monotonic()
-            try:
-                response = exchange(self.port, request_bytes("GET", "/healthz"), timeout=5)
-                assert response.status == 200
-            except Exception as error:  # recorded: the test reports them all
-                self.failures.append(repr(error))
-            self.latencies.append(time.monotonic() - started)
+            self.probe_once()
             self.stop.wait(0.02)
 
 
 def test_2000_half_open_connections_are_closed_in_time_and_healthz_stays_fast(
     tmp_path: Path,
 ) -> None:
+    """Half-open connections (headers that never end) are each closed after the header timeout,
+    and /healthz is answered all along: some exchange begins and ends while the server holds at
+    least half as many of them as it ever held at once (so they do not queue it), and its
+    latencies stay close to those of the idle server measured in the same test (so a loaded box
+    does not fail it)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = HALF_OPEN + 200
     if soft < needed:
         if hard != resource.RLIM_INFINITY and hard < needed:
             pytest.skip(f"needs {needed} open files; the hard limit is {hard}")
         resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-    server = ServerProcess(tmp_path, extra_args=["--api-http-header-timeout", "1s"]).start()
+    args = ["--api-http-header-timeout", f"{HALF_OPEN_TIMEOUT:g}s"]
+    server = ServerProcess(tmp_path, extra_args=args).start()
+    idle = HealthProbe(server.port)
     probe = HealthProbe(server.port)
-    sockets: dict[int, tuple[socket.socket, float]] = {}
+    half_open = HalfOpen(server.port)
     try:
         assert server.process is not None
+        for _ in range(20):  # the idle server, on the box as loaded as it is now
+            idle.probe_once()
+        assert not idle.failures, idle.failures[:5]
         before = open_files_of(server.process.pid)
+
+        def waiting() -> int:
+            """Opened but not yet accepted, at most: the server holds one descriptor for each
+            one it accepted and has not closed (a closing is seen here a little later)."""
+            held = (open_files_of(server.process.pid) or 0) - before  # type: ignore[union-attr]
+            return len(half_open.opened) - len(half_open.lifetimes) - held
+
+        def accepted() -> bool:
+            half_open.watch(0.005)
+            return waiting() <= QUEUED // 2
+
         probe.start()
         started = time.monotonic()
-        for _ in range(HALF_OPEN):
-            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n")  # headers never end
-            sock.setblocking(False)
-            sockets[sock.fileno()] = (sock, time.monotonic())
+        for index in range(HALF_OPEN):
+            if before is not None and index % 64 == 0 and waiting() > QUEUED - 64:
+                wait_until(accepted, time.monotonic() + 10, 0, "the server to accept them")
+            half_open.open()
+            half_open.watch()
         opening = time.monotonic() - started
-        lifetimes = wait_for_all_closed(sockets, deadline=time.monotonic() + TIMEOUT + 3 * SLACK)
+        half_open.wait_all_closed(deadline=time.monotonic() + HALF_OPEN_TIMEOUT + 3 * SLACK)
         probe.stop.set()
         probe.join(10)
+        lifetimes = half_open.lifetimes
         assert len(lifetimes) == HALF_OPEN, f"{HALF_OPEN - len(lifetimes)} never closed"
         after = (
             wait_until(
@@ -299,7 +400,11 @@ def test_2000_half_open_connections_are_closed_in_time_and_healthz_stays_fast(
             if before is not None
             else None
         )
-        latencies = sorted(probe.latencies)
+        # The most half-open connections held at once, and during a /healthz exchange.
+        peak = max(half_open.held_throughout(at, at) for at in half_open.opened)
+        amid = max((half_open.held_throughout(*span) for span in probe.exchanges), default=0)
+        base = idle.latencies
+        latencies = probe.latencies
         figures = {
             "opening (s)": round(opening, 2),
             "lifetime min/median/max (s)": (
@@ -307,50 +412,34 @@ def test_2000_half_open_connections_are_closed_in_time_and_healthz_stays_fast(
                 round(statistics.median(lifetimes), 2),
                 round(max(lifetimes), 2),
             ),
+            "idle healthz median/max (ms)": (
+                round(statistics.median(base) * 1000, 1),
+                round(base[-1] * 1000, 1),
+            ),
             "healthz requests": len(latencies),
             "healthz median/p95/max (ms)": (
                 round(statistics.median(latencies) * 1000, 1),
                 round(latencies[int(len(latencies) * 0.95)] * 1000, 1),
                 round(latencies[-1] * 1000, 1),
             ),
+            "half-open held at most / during a healthz": (peak, amid),
             "server descriptors before/after": (before, after),
         }
         print(f"\n2000 half-open connections: {figures}")
         assert not probe.failures, probe.failures[:5]
-        assert min(lifetimes) >= EARLY
-        assert max(lifetimes) <= opening + TIMEOUT + SLACK
-        assert statistics.median(latencies) < 0.1, figures
-        assert latencies[-1] < 1.0, figures
+        assert min(lifetimes) >= HALF_OPEN_EARLY, figures
+        assert max(lifetimes) <= HALF_OPEN_TIMEOUT + SLACK, figures
+        # Answered amid them: a /healthz queued behind the half-open connections would end
+        # only once the header timeout had closed them. (All 2000 at once on an idle box.)
+        assert amid >= peak // 2, figures
+        # Typically fast: 100 ms, or ten times the idle median when the box is that slow.
+        assert statistics.median(latencies) < max(0.1, 10 * statistics.median(base)), figures
+        assert latencies[-1] < STALL, figures
         assert "Traceback" not in server.log()
     finally:
         probe.stop.set()
-        for sock, _ in sockets.values():
-            sock.close()
+        half_open.close()
         server.stop()
-
-
-def wait_for_all_closed(
-    sockets: dict[int, tuple[socket.socket, float]], deadline: float
-) -> list[float]:
-    """Each socket's lifetime, from its opening until the server closed it."""
-    selector = selectors.DefaultSelector()
-    for fileno, (sock, _) in sockets.items():
-        selector.register(sock, selectors.EVENT_READ, fileno)
-    lifetimes: list[float] = []
-    while len(lifetimes) < len(sockets) and time.monotonic() < deadline:
-        for key, _ in selector.select(timeout=0.1):
-            sock, opened = sockets[key.data]
-            try:
-                data = sock.recv(4096)
-            except BlockingIOError:
-                continue
-            except ConnectionResetError:
-                data = b""
-            if not data:
-                lifetimes.append(time.monotonic() - opened)
-                selector.unregister(sock)
-    selector.close()
-    return lifetimes
 
 
 # ---- §12: a body still arriving when the server shuts down -------------------------------------

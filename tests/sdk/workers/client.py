@@ -1,8 +1,9 @@
 """Start one workflow and wait for its result; write it as JSON to the output file.
 
 python client.py trigger <out.json> <promise id> <target> <func> <json args>
-    a process in group `clients` calls resonate.trigger(id, target, func, *args): the server
-    routes the invoke task to `target`; the result comes back as a notify (subscription).
+    a process in group $SDK_CLIENTS_GROUP (default `clients`) calls
+    resonate.trigger(id, target, func, *args): the server routes the invoke task to `target`;
+    the result comes back as a notify (subscription).
 python client.py run <out.json> <promise id> <group> <func> <json args>
     a process in `group` calls resonate.run(id, func, *args): it creates the root promise
     with a claimed task (POST /promises/task) and executes the workflow itself.
@@ -21,7 +22,7 @@ def main() -> None:
     mode, out, promise_id, where, func, raw_args = sys.argv[1:7]
     args = json.loads(raw_args)
     if mode == "trigger":
-        resonate = app.make_resonate("clients")
+        resonate = app.make_resonate(os.environ.get("SDK_CLIENTS_GROUP", "clients"))
         handle = resonate.trigger(promise_id, where, func, *args)
     elif mode == "run":
         resonate = app.make_resonate(where)

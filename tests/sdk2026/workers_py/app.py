@@ -10,7 +10,8 @@ Side effects are appended to the record file ($SDK_RECORDS), one line per event:
 Environment (set by tests/sdk2026/conftest.py): RESONATE_URL (the server's API port: `POST /`
 and the SSE stream `GET /poll/{group}/{pid}`), SDK_RECORDS, SDK_RELEASE (a file whose
 existence releases `slow_step`), SDK_TTL_MS (task lease; heartbeats every ttl/2),
-SDK_REMOTE_GROUP (the group remote calls go to).
+SDK_REMOTE_GROUP (the group remote calls go to), SDK_CLIENTS_GROUP (the group of client.py's
+rpc clients).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Start one workflow and wait for its result; write it as JSON to the output file.
 
 python client.py rpc <out.json> <promise id> <target group> <func> <json args>
-    a process in group `clients` calls resonate.options(target=...).rpc(id, func, *args): the
-    server sends the task's execute to `poll://any@<target group>`; the result comes back as an
-    `unblock` on this process's listener (`poll://uni@clients/<pid>`).
+    a process in group $SDK_CLIENTS_GROUP (default `clients`) calls
+    resonate.options(target=...).rpc(id, func, *args): the server sends the task's execute to
+    `poll://any@<target group>`; the result comes back as an `unblock` on this process's
+    listener (`poll://uni@<its group>/<pid>`).
 python client.py run <out.json> <promise id> <group> <func> <json args>
     a process in `group` calls resonate.run(id, func, *args): `task.create` gives it the task
     acquired, and it executes the workflow itself (wake-ups go to `poll://any@<group>`).
@@ -25,7 +26,7 @@ async def main() -> None:
     mode, out, promise_id, where, func, raw_args = sys.argv[1:7]
     args = json.loads(raw_args)
     if mode == "rpc":
-        resonate = await app.start("clients")
+        resonate = await app.start(os.environ.get("SDK_CLIENTS_GROUP", "clients"))
         handle = resonate.options(target=where).rpc(promise_id, func, *args)
     elif mode == "run":
         resonate = await app.start(where)

@@ -122,11 +122,12 @@ def _option(ctx: typer.Context | None, name: str) -> Any:
     """A global option as the command will see it: the innermost command line that gave it
     wins, else the root's value (its environment variable or default)."""
     root_value = None
-    while ctx is not None:
-        if name in ctx.params:
-            source = ctx.get_parameter_source(name)
+    current: Any = ctx  # a typer.Context; its parents are the Click contexts Typer vendors
+    while current is not None:
+        if name in current.params:
+            source = current.get_parameter_source(name)
             if source is not None and source.name == "COMMANDLINE":
-                return ctx.params[name]
-            root_value = ctx.params[name]
-        ctx = ctx.parent
+                return current.params[name]
+            root_value = current.params[name]
+        current = current.parent
     return root_value

@@ -142,8 +142,8 @@ def attach_examples(app: typer.Typer, path: str = PROGRAM) -> None:
             command.epilog = epilog_for(f"{path} {name}")
     for group in app.registered_groups:
         sub_app = group.typer_instance
-        name = group.name
-        if isinstance(name, DefaultPlaceholder) or name is None:
-            name = None if sub_app is None else sub_app.info.name
-        if sub_app is not None and isinstance(name, str):
-            attach_examples(sub_app, f"{path} {name}")
+        group_name: object = group.name
+        if isinstance(group_name, DefaultPlaceholder) or group_name is None:
+            group_name = None if sub_app is None else sub_app.info.name
+        if sub_app is not None and isinstance(group_name, str):
+            attach_examples(sub_app, f"{path} {group_name}")

@@ -140,9 +140,10 @@ def find(root: CommandNode, words: Sequence[str]) -> CommandNode | None:
     """The node of `resonate WORDS…` (`["promises", "get"]`), or None."""
     node = root
     for word in words:
-        node = next((child for child in node.children() if child.path[-1] == word), None)
-        if node is None:
+        found = next((child for child in node.children() if child.path[-1] == word), None)
+        if found is None:
             return None
+        node = found
     return node
 
 

@@ -948,6 +948,7 @@ def run_server(target: str, round_index: int, options: argparse.Namespace, workd
         command += ["--metrics-addr", f"{host}:{free_port()}", *store.ours_args(workdir)]
         # The poll listener on a free port too: its default :8002 may be taken on a shared box.
         command += ["--aio-poll-addr", f"{host}:{free_port()}"]
+        command += ["--api-grpc-addr", f"{host}:{free_port()}"]  # on by default, idle here
         command += ["--uvloop" if options.loop == "uvloop" else "--no-uvloop"]
         command += [arg for extra in options.ours_arg for arg in shlex.split(extra)]
         server = start_server(command, url, workdir / "ours.log")

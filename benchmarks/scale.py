@@ -492,6 +492,7 @@ def running_server(
     command = [sys.executable, "-m", "resonate", "serve", "--api-http-addr", f"{host}:{port}"]
     command += ["--metrics-addr", f"{host}:{bench.free_port()}"]
     command += ["--aio-poll-addr", f"{host}:{poll_port}", *store.server_args(workdir), *extra]
+    command += ["--api-grpc-addr", f"{host}:{bench.free_port()}"]
     for arg in options.ours_arg:
         command += shlex.split(arg)
     server = bench.start_server(command, url, workdir / "server.log")

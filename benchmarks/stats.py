@@ -354,6 +354,8 @@ def start_server(target: Any, workdir: Path) -> tuple[subprocess.Popen[bytes], s
         f"127.0.0.1:{free_port()}",
         "--aio-poll-addr",
         f"127.0.0.1:{free_port()}",
+        "--api-grpc-addr",
+        f"127.0.0.1:{free_port()}",
         *target.args(),
     ]
     with (workdir / f"server-{target.name}.log").open("wb") as log_file:

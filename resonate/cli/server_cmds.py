@@ -144,6 +144,8 @@ async def _serve(resolved: ResolvedConfig, *, debug: bool = False) -> int:
         await server.stop()
         return 1
     log.info("api listening on %s:%s", *(server.api_address or ("?", "?")))
+    if server.grpc_address is not None:
+        log.info("grpc listening on %s:%s", *server.grpc_address)
     if server.poll_address:
         log.info("poll listening on %s:%s", *server.poll_address)
     if server.metrics_address:

@@ -16,6 +16,7 @@ from resonate import __version__
 from resonate.core.clock import Clock, DebugClock, SystemClock
 from resonate.core.routing import Router, Sender
 from resonate.server.config import Config, ConfigError
+from resonate.server.config.values import format_address
 from resonate.server.delivery.base import Plugin
 from resonate.server.delivery.poll import PollHub, create_poll_app
 from resonate.server.delivery.push import HttpPush
@@ -45,6 +46,7 @@ from resonate.store.base import Event, Store
 from resonate.store.sqlite.store import SqliteStore
 
 if TYPE_CHECKING:
+    from resonate.server.grpc.server import GrpcHandle
     from resonate.store.postgres.store import PostgresStore
 
 log = logging.getLogger("resonate")
@@ -121,6 +123,8 @@ class Server:
         self.api_address: tuple[str, int] | None = None
         self.metrics_address: tuple[str, int] | None = None
         self.poll_address: tuple[str, int] | None = None
+        self.grpc: GrpcHandle | None = None
+        self.grpc_address: tuple[str, int] | None = None
 
     def _on_events(self, events: Sequence[Event]) -> None:
         self.metrics.observe_events(events)
@@ -265,6 +269,17 @@ class Server:
         base_url = config.system_url(bound_port=self.api_address[1])
         self.context.base_url = self.enqueue_loop.base_url = base_url
         self.delivery_2026_loop.base_url = base_url
+        if self.config["api.grpc.enable"]:
+            # Imported here: a server without gRPC does not load grpcio.
+            from resonate.server.grpc.server import start_grpc
+
+            self.grpc = await start_grpc(
+                self.context,
+                format_address(self.config["api.grpc.addr"]),
+                max_message_bytes=self.config["api.http.maxBodySize"],
+                metrics=self.metrics,
+            )
+            self.grpc_address = (self.grpc.host, self.grpc.port)
         if self.config["metrics.enable"]:
             self.metrics_address = await self._listen(
                 "metrics",
@@ -370,6 +385,9 @@ class Server:
         """
         if self.context is not None:
             self.context.shutting_down = True
+        grpc_handle, self.grpc = self.grpc, None
+        if grpc_handle is not None:
+            await grpc_handle.drain()  # health NOT_SERVING at once
         for loop in self.loops:
             loop.stop()  # each ends after its current pass, while the requests drain
         runners = list(self._runners)
@@ -380,7 +398,10 @@ class Server:
         drain_seconds = self.config["api.http.timeout"] / 1000
         deadline = asyncio.get_running_loop().time() + drain_seconds
         hubs = [hub for hub in (self.poll, self.poll_2026) if hub is not None]
-        await asyncio.gather(*(hub.close() for hub in hubs), self._finish_in_flight(deadline))
+        grpc_stop = [grpc_handle.stop(drain_seconds)] if grpc_handle is not None else []
+        await asyncio.gather(
+            *(hub.close() for hub in hubs), self._finish_in_flight(deadline), *grpc_stop
+        )
         remaining = deadline - asyncio.get_running_loop().time()
         for runner in runners:
             # What is still in flight past the limit is cancelled by the cleanup (aiohttp reads

@@ -206,7 +206,7 @@ def _sample(option: Option) -> tuple[str, Any]:
 
 _DEFAULT_SOURCE = {"name": "default", "type": "tag", "data": {"key": "resonate:invoke"}}
 _DEFAULT_TARGET = {"name": "default", "type": "poll", "data": {"cast": "any", "group": "default"}}
-_SETTABLE = [option for option in OPTIONS if option.key != "api.grpc.enable"]
+_SETTABLE = list(OPTIONS)
 
 
 @pytest.mark.parametrize("option", _SETTABLE, ids=[option.key for option in _SETTABLE])
@@ -241,7 +241,7 @@ DEFAULTS = [
     ("api.auth.issuer", ""),
     ("api.auth.audience", ""),
     ("api.auth.leeway", 30_000),
-    ("api.grpc.enable", False),
+    ("api.grpc.enable", True),
     ("api.grpc.addr", Address("0.0.0.0", 50051)),
     ("aio.store.sqlite.path", "resonate.db"),
     ("aio.store.sqlite.synchronous", "FULL"),
@@ -954,7 +954,7 @@ LEGACY_EXPECTED = [
     ("api.http.addr", Address("0.0.0.0", 8001), "legacy api.subsystems.http.addr"),
     ("api.http.timeout", 10_000, "legacy api.subsystems.http.timeout"),
     ("api.grpc.addr", Address("0.0.0.0", 50051), "legacy api.subsystems.grpc.addr"),
-    ("api.grpc.enable", False, "default"),
+    ("api.grpc.enable", True, "default"),
     ("aio.store.postgres.enable", False, "legacy aio.subsystems.store.config.kind"),
     ("aio.store.sqlite.path", "resonate.db", "legacy aio.subsystems.store.config.sqlite.path"),
     ("aio.store.sqlite.txTimeout", 250, "legacy aio.subsystems.store.config.sqlite.txTimeout"),
@@ -1223,23 +1223,21 @@ def test_router_sources_and_sender_targets_defaults(
     assert resolve(tmp_path, args).config[key] == expected
 
 
-GRPC = [
-    pytest.param(
-        ["--api-grpc-enable"],
-        "--api-grpc-enable: gRPC is not available",
-        id="flag true is an error",
-    ),
-    pytest.param([], "RESONATE_API_GRPC_ENABLE: gRPC", id="env true is an error"),
-]
-
-
-@pytest.mark.parametrize(("args", "fragment"), GRPC)
-def test_grpc_enable_true_is_a_configuration_error(
-    tmp_path: Path, args: list[str], fragment: str
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        ([], {}, True),
+        (["--no-api-grpc-enable"], {}, False),
+        ([], {"RESONATE_API_GRPC_ENABLE": "false"}, False),
+        (["--api-grpc-enable"], {"RESONATE_API_GRPC_ENABLE": "false"}, True),
+    ],
+    ids=["default on", "flag off", "env off", "flag wins over env"],
+)
+def test_grpc_enable_is_on_by_default_and_switchable(
+    tmp_path: Path, args: list[str], env: dict[str, str], expected: bool
 ) -> None:
-    """§2: while there is no gRPC adapter, api.grpc.enable true is a configuration error."""
-    env = {} if args else {"RESONATE_API_GRPC_ENABLE": "true"}
-    assert resolve_error(tmp_path, args, env).startswith(fragment)
+    """api.grpc.enable: true by default now that the gRPC adapter exists (docs/grpc.md)."""
+    assert resolve(tmp_path, args, env=env).config["api.grpc.enable"] is expected
 
 
 def test_grpc_enable_overridden_to_false_is_fine(tmp_path: Path) -> None:

@@ -111,6 +111,8 @@ def test_sslmode_require_reaches_the_connection(tmp_path):
             "127.0.0.1:0",
             "--aio-poll-addr",
             "127.0.0.1:0",
+            "--api-grpc-addr",
+            "127.0.0.1:0",
             "--metrics-addr",
             "127.0.0.1:0",
         ],

@@ -20,6 +20,7 @@ class LiveServer:
             "--api-http-addr",
             "127.0.0.1:0",
             "--no-metrics-enable",
+            "--no-api-grpc-enable",
             "--aio-poll-addr",
             "127.0.0.1:0",
             "--aio-store-sqlite-path",

@@ -99,6 +99,9 @@ class ServerProcess:
                 if any(a.startswith("--aio-poll-addr") for a in self.extra_args)
                 else ["--aio-poll-addr", f"127.0.0.1:{self.poll_port}"]
             ),
+            # No gRPC listener (its default :50051 would be shared by parallel servers) unless
+            # the caller configures one.
+            *([] if any("grpc" in a for a in self.extra_args) else ["--no-api-grpc-enable"]),
             *self.extra_args,
         ]
 

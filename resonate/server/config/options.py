@@ -211,14 +211,14 @@ OPTIONS: tuple[Option, ...] = (
     _option(
         "api.grpc.enable",
         _B,
-        False,
-        "gRPC API (no gRPC adapter yet: true is a configuration error)",
+        True,
+        "gRPC API (docs/grpc.md)",
     ),
     _option(
         "api.grpc.addr",
         OptionType.ADDRESS,
         parse_address("0.0.0.0:50051"),
-        "gRPC listener (validated, unused while gRPC is off)",
+        "gRPC listener",
     ),
     _option(
         "aio.store.sqlite.path", _S, "resonate.db", "SQLite database file; :memory: = in-memory"

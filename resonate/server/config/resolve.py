@@ -236,11 +236,6 @@ def _check_effective_values(values: Mapping[str, Any], winners: Mapping[str, _Ca
         winner = winners.get(key)
         return ConfigError(f"{winner.where if winner else key}: {message}")
 
-    if values["api.grpc.enable"]:
-        raise fail(
-            "api.grpc.enable",
-            "gRPC is not available yet (this server has no gRPC adapter); leave it false",
-        )
     url: str = values["aio.store.postgres.url"]
     if url and not url.startswith(("postgres://", "postgresql://")):
         raise fail("aio.store.postgres.url", "expected a postgres:// or postgresql:// URL")

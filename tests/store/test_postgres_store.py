@@ -50,8 +50,9 @@ from tests.support.servers import ServerProcess
 DSN = pg.DSN
 FAR = 2**62
 NOW = 1_700_000_000_000
-LATEST = 6  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function,
-# 004_dashboard_indexes, 005_callbacks_by_promise_index, 006_protocol_2026
+LATEST = 7  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function,
+# 004_dashboard_indexes, 005_callbacks_by_promise_index, 006_protocol_2026,
+# 007_promise_tag_search
 
 
 # ---- fixtures -----------------------------------------------------------------------------------
@@ -208,6 +209,7 @@ async def test_a_fresh_database_is_migrated_at_open(database: str) -> None:
         (4, "dashboard_indexes"),
         (5, "callbacks_by_promise_index"),
         (6, "protocol_2026"),
+        (7, "promise_tag_search"),
     ]
     assert "timezone" in {r["column_name"] for r in columns}
 
@@ -456,10 +458,12 @@ async def test_creates_and_completes_cost_one_round_trip_each(
         create = promises.CreatePromise("leaf", FAR, idempotency_key="k")
         assert (await run_request(store, clock, create, shortcut=True)).created
         await store.run(resume_callback(clock, "leaf", "root"))
+        await asyncio.sleep(0)  # asyncpg logs a query one loop turn later
         sent.clear()
         recorder.events.clear()
         complete = promises.CompletePromise("leaf", PromiseState.RESOLVED)
         assert (await run_request(store, clock, complete, shortcut=True)).created
+        await asyncio.sleep(0)  # asyncpg logs a query one loop turn later
         assert sent == ["SELECT"]  # resonate_complete_promise
         assert recorder.events == [Event("promise", "resolved"), Event("task", "created")]
 
@@ -471,17 +475,22 @@ async def test_creates_and_completes_cost_one_round_trip_each(
         callback, task = await store.run(fired)
         assert callback is None and task is not None and task.state is TaskState.INIT
 
+        await asyncio.sleep(0)  # asyncpg logs a query one loop turn later
         sent.clear()  # a create of an existing id: the shortcut wrote nothing, then the
         again = await run_request(store, clock, create, shortcut=True)  # transaction answers
         assert not again.created and again.promise.state is PromiseState.RESOLVED
+        await asyncio.sleep(0)  # asyncpg logs a query one loop turn later
         assert sent[:2] == ["INSERT", "BEGIN"] and sent[-1] == "COMMIT"
 
+        await asyncio.sleep(0)  # asyncpg logs a query one loop turn later
         sent.clear()  # a promise the router matches: with its invoke task, still one statement
         invoked = promises.CreatePromise("fn", FAR, tags={"resonate:invoke": "poll://any@g"})
         routed = await promises.run_create_promise(store, clock, invoked, Router())
+        await asyncio.sleep(0)  # asyncpg logs a query one loop turn later
         assert sent == ["WITH"]  # insert_promise_and_invoke_task
         assert routed.created and routed.task is not None
 
+        await asyncio.sleep(0)  # asyncpg logs a query one loop turn later
         sent.clear()  # create-with-task: the invoke task is CLAIMED by the caller
         claimed = await promises.run_create_promise(
             store,
@@ -490,6 +499,7 @@ async def test_creates_and_completes_cost_one_round_trip_each(
             Router(),
             tasks.TaskClaim("worker", 30_000),
         )
+        await asyncio.sleep(0)  # asyncpg logs a query one loop turn later
         assert sent == ["WITH"]
         assert claimed.task is not None and claimed.task.state is TaskState.CLAIMED
 
@@ -498,10 +508,12 @@ async def test_creates_and_completes_cost_one_round_trip_each(
 
         assert await store.run(stored_tasks) == [routed.task, claimed.task]
 
+        await asyncio.sleep(0)  # asyncpg logs a query one loop turn later
         sent.clear()  # a fenced request has no shortcut: the fence is checked in the transaction
         fenced = promises.CreatePromise("fenced", FAR, fence=promises.Fence("t", 1))
         with pytest.raises(ResonateError):
             await run_request(store, clock, fenced, shortcut=True)
+        await asyncio.sleep(0)  # asyncpg logs a query one loop turn later
         assert sent[0] == "BEGIN"
     finally:
         await store.close()

@@ -10,18 +10,22 @@ SELECT sort_id, id, state, param_headers, param_data, value_headers, value_data,
        idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on
 FROM promises
 
--- name: search_promises_by_id
--- The 2026 protocol's search (protocol-2026.md §3.1): the exact state (NULL: any), every
--- wanted tag present with that value, the ids after the cursor (NULL: from the first), in id
--- order (the column is COLLATE "C": the bytes of the UTF-8 id, as SQLite's BINARY).
-SELECT sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout,
-       idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on
-FROM promises
-WHERE ($1::int IS NULL OR state = $1::int)
-  AND ($2::text IS NULL OR id > $2::text)
-  AND ($3::jsonb = '{}'::jsonb OR tags @> $3::jsonb)
-ORDER BY id
-LIMIT $4
+-- name: select_promises_of_tag
+-- Promises holding one tag (migration 007): `t` is the promise_tags range of the tag, `p` the
+-- promise of each row; the search adds its conditions and the order it pages in (t.sort_id or
+-- t.id, each an index range of the tag).
+SELECT p.sort_id, p.id, p.state, p.param_headers, p.param_data, p.value_headers, p.value_data,
+       p.timeout, p.idempotency_key_for_create, p.idempotency_key_for_complete, p.tags,
+       p.created_on, p.completed_on
+FROM promise_tags AS t JOIN promises AS p ON p.sort_id = t.sort_id
+
+-- name: select_promises_in_state
+-- A search by tag and state when few promises are in the state: the search adds the sort ids
+-- of those promises as an array (`p.sort_id = ANY (ARRAY (…))`) and the other conditions.
+SELECT p.sort_id, p.id, p.state, p.param_headers, p.param_data, p.value_headers, p.value_data,
+       p.timeout, p.idempotency_key_for_create, p.idempotency_key_for_complete, p.tags,
+       p.created_on, p.completed_on
+FROM promises AS p
 
 -- name: insert_promise
 INSERT INTO promises (id, state, param_headers, param_data, value_headers, value_data, timeout,
@@ -319,11 +323,13 @@ WITH pending AS (
 SELECT (SELECT count(*) FROM pending) AS pending, (SELECT count(*) FROM inserted) AS inserted
 
 -- name: branch_promises
-SELECT sort_id, id, state, param_headers, param_data, value_headers, value_data, timeout,
-       idempotency_key_for_create, idempotency_key_for_complete, tags, created_on, completed_on
-FROM promises
-WHERE tags @> jsonb_build_object('resonate:branch', $1::text) AND id <> $2
-ORDER BY id
+-- One range of idx_promise_tags_id (migration 007), in id order.
+SELECT p.sort_id, p.id, p.state, p.param_headers, p.param_data, p.value_headers, p.value_data,
+       p.timeout, p.idempotency_key_for_create, p.idempotency_key_for_complete, p.tags,
+       p.created_on, p.completed_on
+FROM promise_tags AS t JOIN promises AS p ON p.sort_id = t.sort_id
+WHERE t.key = 'resonate:branch' AND t.value = $1 AND t.id <> $2
+ORDER BY t.id
 
 -- name: due_tasks_2026
 UPDATE tasks_2026 SET retry_at = $1, updated_at = $2

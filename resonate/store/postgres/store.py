@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -33,6 +33,7 @@ from resonate.store.base import (
 )
 from resonate.store.migrations import Migration, load_migrations, pending_after, pending_message
 from resonate.store.postgres.connection import describe_url, url_parameters, url_password
+from resonate.store.postgres.pool import ConnectionPool
 from resonate.store.postgres.transaction import PostgresTransaction, RetryOperation
 from resonate.store.sql import load_statements
 
@@ -97,8 +98,15 @@ class PostgresStore:
             for secret in (self.options.get("password"), url_password(self.options.get("dsn", "")))
             if secret
         ]
-        self._pool: asyncpg.Pool | None = None
+        self._pool: ConnectionPool | None = None
         self._closed = False
+        # Operations in flight by their task, with their deadlines; the watchdog cancels those
+        # past it, and notes them here so that they answer "txTimeout exceeded".
+        self._deadlines: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._watchdog: asyncio.TimerHandle | None = None
+        # How late a deadline may be noticed: an eighth of txTimeout, at most a second.
+        self._watch_interval = min(1.0, max(0.005, self.tx_timeout / 8))
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -122,7 +130,7 @@ class PostgresStore:
             raise
         return status
 
-    async def _create_pool(self) -> asyncpg.Pool:
+    async def _create_pool(self) -> ConnectionPool:
         deadline = time.monotonic() + self.connect_retry_seconds
         defaults = {
             "application_name": "resonate",
@@ -138,16 +146,17 @@ class PostgresStore:
         )
         settings = {k: v for k, v in defaults.items() if k not in given}
         settings.update(options.pop("server_settings", None) or {})
+        options["server_settings"] = settings
+        # Options of asyncpg's pool that ours has too; the rest are asyncpg.connect's.
+        init = options.pop("init", None)
+        pool_options: dict[str, Any] = {}
+        if "max_inactive_connection_lifetime" in options:
+            pool_options["max_idle_seconds"] = options.pop("max_inactive_connection_lifetime")
         warned = False
         while True:
             try:
-                pool: asyncpg.Pool = await asyncpg.create_pool(
-                    min_size=1,
-                    max_size=self.pool_size,
-                    server_settings=settings,
-                    reset=_end_transaction,
-                    **options,
-                )
+                pool = ConnectionPool(options, max_size=self.pool_size, init=init, **pool_options)
+                await pool.start()
                 return pool
             except UNREACHABLE as error:
                 # A server that refuses the SSL the configuration demands will not change its
@@ -179,15 +188,17 @@ class PostgresStore:
         """Wait for operations in flight (at most txTimeout), then close every connection."""
         self._closed = True
         pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        try:
-            await asyncio.wait_for(pool.close(), timeout=self.tx_timeout)
-        except Exception as error:
-            log.warning("closing the PostgreSQL pool: %s", self._explain(error))
-            pool.terminate()
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=self.tx_timeout)
+            except Exception as error:
+                log.warning("closing the PostgreSQL pool: %s", self._explain(error))
+                pool.terminate()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
 
-    def _require_pool(self) -> asyncpg.Pool:
+    def _require_pool(self) -> ConnectionPool:
         if self._pool is None:
             raise StoreUnavailable("the PostgreSQL store is not open")
         return self._pool
@@ -197,7 +208,7 @@ class PostgresStore:
     async def schema_status(self) -> SchemaStatus:
         pool = self._require_pool()
         try:
-            async with pool.acquire(timeout=self.tx_timeout) as conn:
+            async with _connection(pool, self.tx_timeout) as conn:
                 current = await self._schema_version(conn)
         except DRIVER_ERRORS as error:
             raise StoreUnavailable(self._cannot_connect(error)) from None
@@ -216,7 +227,7 @@ class PostgresStore:
         server migrating at the same time waits, then finds nothing left to do."""
         pool = self._require_pool()
         try:
-            async with pool.acquire(timeout=self.tx_timeout) as conn, conn.transaction():
+            async with _connection(pool, self.tx_timeout) as conn, conn.transaction():
                 # A migration may take longer than an operation may.
                 await conn.execute("SET LOCAL statement_timeout = 0")
                 await conn.execute(STATEMENTS["migration_lock"], MIGRATION_LOCK_KEY)
@@ -271,7 +282,9 @@ class PostgresStore:
             raise ResonateError(Code.NOT_READY, "store unavailable: the store is not open")
         return await self._run(pool, operation, transactional=False)
 
-    async def _run(self, pool: asyncpg.Pool, operation: Operation[T], *, transactional: bool) -> T:
+    async def _run(
+        self, pool: ConnectionPool, operation: Operation[T], *, transactional: bool
+    ) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             started = time.perf_counter()
             try:
@@ -289,7 +302,7 @@ class PostgresStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(
-        self, pool: asyncpg.Pool, operation: Operation[Any], transactional: bool
+        self, pool: ConnectionPool, operation: Operation[Any], transactional: bool
     ) -> tuple[bool, Any, list[Event]]:
         """One transaction: (whether the result is a ResonateError answer, the result or the
         answer, the events to publish). Any failure is a _Failed.
@@ -299,10 +312,15 @@ class PostgresStore:
         does."""
         conn: asyncpg.Connection | None = None
         committing = not transactional
+        # One deadline for taking a pooled connection and running the transaction, kept by the
+        # watchdog (see _watch): a dict entry per operation instead of a timer.
+        task = asyncio.current_task()
+        assert task is not None
+        self._deadlines[task] = time.monotonic() + self.tx_timeout
+        if self._watchdog is None:
+            self._arm_watchdog()
         try:
-            # One deadline for taking a pooled connection and running the transaction: cheaper
-            # than asyncpg's own acquire timeout (a wait_for task per operation).
-            async with asyncio.timeout(self.tx_timeout):
+            try:
                 conn = await pool.acquire()
                 if transactional:
                     await conn.execute("BEGIN")
@@ -315,6 +333,18 @@ class PostgresStore:
                 if transactional:
                     committing = True
                     await conn.execute("COMMIT")
+            except asyncio.CancelledError:
+                if task not in self._expired:
+                    raise
+                # The watchdog's cancellation: the deadline passed (as asyncio.timeout does,
+                # unless the task was also cancelled from elsewhere).
+                self._expired.discard(task)
+                if task.uncancel() > 0:
+                    raise
+                raise TimeoutError from None
+            finally:
+                self._deadlines.pop(task, None)
+                self._expired.discard(task)
             return answered, result, tx.events
         except asyncio.CancelledError:
             if conn is not None:
@@ -328,11 +358,26 @@ class PostgresStore:
             if broken or isinstance(error, UNREACHABLE):
                 # Its idle siblings likely died with it (a database restart): have the pool
                 # replace them all, so that the retry does not draw another dead one.
-                await pool.expire_connections()
+                pool.expire_connections()
             raise self._failure(error, broken, committing) from error
         finally:
             if conn is not None:
-                await pool.release(conn)
+                pool.release(conn)
+
+    def _arm_watchdog(self) -> None:
+        self._watchdog = asyncio.get_running_loop().call_later(self._watch_interval, self._watch)
+
+    def _watch(self) -> None:
+        """Cancel the operations past their deadline; ticks while any is in flight."""
+        self._watchdog = None
+        if not self._deadlines:
+            return  # the next operation arms it again
+        now = time.monotonic()
+        for task, deadline in list(self._deadlines.items()):
+            if deadline <= now and task not in self._expired:
+                self._expired.add(task)
+                task.cancel()
+        self._arm_watchdog()
 
     def _acquire_failure(self, error: Exception) -> _Failed:
         if isinstance(error, TimeoutError):
@@ -422,11 +467,18 @@ def _terminate(conn: asyncpg.Connection) -> None:
         conn.terminate()
 
 
-async def _end_transaction(conn: asyncpg.Connection) -> None:
-    """Pool reset on release. Every operation ends its own transaction and no session state is
-    ever changed, so asyncpg's default reset (a round trip per operation) is not needed."""
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
+@contextlib.asynccontextmanager
+async def _connection(pool: ConnectionPool, timeout: float) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection for one use outside operations (schema checks, migrations)."""
+    async with asyncio.timeout(timeout):
+        conn = await pool.acquire()
+    try:
+        yield conn
+    except BaseException:
+        _terminate(conn)  # a statement may be in flight, or a transaction left open
+        raise
+    finally:
+        pool.release(conn)
 
 
 def _describe(options: Mapping[str, Any]) -> str:

@@ -7,6 +7,7 @@ Rows come back in the SQLite store's column order, so both stores share the row 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -40,6 +41,10 @@ from resonate.store.rows import (
 # points (UTF-8 byte order).
 _MAX_CODE_POINT = 0x10FFFF
 _SURROGATES = range(0xD800, 0xE000)
+
+
+# A search by tag and state starts from the promises in that state when at most this many are.
+STATE_FIRST_UPTO = 2000
 
 
 class RetryOperation(Exception):
@@ -107,7 +112,8 @@ class Filters:
         self.add(f"{column} LIKE {self.param(like_pattern(pattern))} ESCAPE E'\\\\'")
 
     def tags(self, column: str, tags: dict[str, str]) -> None:
-        """Every `tags[k]=v` filter as one containment test, served by the GIN index."""
+        """Every `tags[k]=v` filter as one containment test (a filter on rows found otherwise:
+        tag searches of promises start from the tag index, see _of_tag)."""
         if tags:
             self.add(f"{column} @> {self.param(json.dumps(tags, separators=(',', ':')))}::jsonb")
 
@@ -122,14 +128,108 @@ def has_nul(*values: object) -> bool:
     return False
 
 
-def promise_search(statements: dict[str, str], query: PromiseQuery) -> tuple[str, list[Any]]:
-    """The SQL of one search page (also used by tests to check the plan)."""
+def promise_search(
+    statements: dict[str, str], query: PromiseQuery, *, state_first: bool = False
+) -> tuple[str, list[Any]]:
+    """The SQL of one search page, newest first (also used by tests to check the plan).
+
+    With tags, the page walks the tag index (migration 007) of the first tag backwards from
+    the cursor: each step is a promise holding that tag, so a page costs about its own rows
+    when the other conditions hold for them, however many promises are stored or hold it.
+    ``state_first`` (at most STATE_FIRST_UPTO promises are in the wanted states): the page is
+    taken from those promises instead, all read and sorted."""
+    if state_first and query.tags and query.states:
+        filters = Filters()
+        wanted = [f"state IN ({', '.join(str(int(s)) for s in query.states)})"]
+        if query.before_sort_id is not None:
+            wanted.append(f"sort_id < {filters.param(query.before_sort_id)}")
+        filters.pattern("p.id", query.id)
+        filters.tags("p.tags", query.tags)
+        # An array of sort ids, computed first: each row of it is one probe of the sort_id
+        # index, whatever the planner thinks of the conditions.
+        filters.add(
+            f"p.sort_id = ANY (ARRAY (SELECT sort_id FROM promises WHERE {' AND '.join(wanted)}))"
+        )
+        sql = (
+            f"{statements['select_promises_in_state']}{filters.where()}"
+            f" ORDER BY p.sort_id DESC LIMIT {filters.param(query.limit)}"
+        )
+        return sql, filters.params
+    if not query.tags:
+        filters = Filters()
+        filters.pattern("id", query.id)
+        _states(filters, "state", query.states)
+        return _newest_first(
+            statements["select_promises"], filters, query.before_sort_id, query.limit
+        )
+    filters = _of_tag(query.tags)
+    if query.before_sort_id is not None:
+        filters.add(f"t.sort_id < {filters.param(query.before_sort_id)}")
+    filters.pattern("p.id", query.id)
+    _states(filters, "p.state", query.states)
+    sql = (
+        f"{statements['select_promises_of_tag']}{filters.where()}"
+        f" ORDER BY t.sort_id DESC LIMIT {filters.param(query.limit)}"
+    )
+    return sql, filters.params
+
+
+def promise_search_by_id(
+    statements: dict[str, str], query: PromiseIdQuery
+) -> tuple[str, list[Any]]:
+    """The SQL of one page of the 2026 protocol's search, in id order (byte order: the ids are
+    COLLATE "C"), one row more than the page. With tags, one range of the first tag's id index
+    (migration 007) from the cursor on."""
+    state = None if query.state is None else int(query.state)
+    if not query.tags:
+        filters = Filters()
+        if state is not None:
+            filters.add(f"state = {filters.param(state)}")
+        if query.after_id is not None:
+            filters.add(f"id > {filters.param(query.after_id)}")
+        sql = (
+            f"{statements['select_promises']}{filters.where()}"
+            f" ORDER BY id LIMIT {filters.param(query.limit + 1)}"
+        )
+        return sql, filters.params
+    filters = _of_tag(query.tags)
+    if query.after_id is not None:
+        filters.add(f"t.id > {filters.param(query.after_id)}")
+    if state is not None:
+        filters.add(f"p.state = {filters.param(state)}")
+    sql = (
+        f"{statements['select_promises_of_tag']}{filters.where()}"
+        f" ORDER BY t.id LIMIT {filters.param(query.limit + 1)}"
+    )
+    return sql, filters.params
+
+
+def _of_tag(tags: dict[str, str]) -> Filters:
+    """The promises holding the first of ``tags`` (its index range, walked in page order), and
+    each other tag as one probe of the same index per row of it: never a test of the JSON
+    column of every promise. The store puts the rarest tag first (_rarest_first)."""
+    (key, value), *others = tags.items()
     filters = Filters()
-    filters.pattern("id", query.id)
-    filters.tags("tags", query.tags)
-    if query.states:
-        filters.add(f"state = ANY({filters.param([int(s) for s in query.states])}::int[])")
-    return _newest_first(statements["select_promises"], filters, query.before_sort_id, query.limit)
+    filters.add(f"t.key = {filters.param(key)} AND t.value = {filters.param(value)}")
+    for n, (other_key, other_value) in enumerate(others, start=1):
+        held = (
+            f"t{n}.key = {filters.param(other_key)} AND t{n}.value = {filters.param(other_value)}"
+        )
+        # OFFSET 0 keeps it a probe per row of the first tag: never a join the planner could
+        # start from a tag most promises hold (see _rarest_first).
+        filters.add(
+            f"EXISTS (SELECT 1 FROM promise_tags AS t{n}"
+            f" WHERE {held} AND t{n}.sort_id = t.sort_id OFFSET 0)"
+        )
+    return filters
+
+
+def _states(filters: Filters, column: str, states: tuple[PromiseState, ...]) -> None:
+    """The states as literals (integers of an enum, never input text): the planner then knows
+    them in a generic plan too, and can read the partial index of PENDING or of completed
+    promises when they are the few."""
+    if states:
+        filters.add(f"{column} IN ({', '.join(str(int(s)) for s in states)})")
 
 
 def _newest_first(
@@ -212,23 +312,48 @@ class PostgresTransaction:
             return None
         return Completion(promise_from_row(row[:13])[1], row[13], row[14], row[15], row[16])
 
+    async def _rarest_first(self, tags: dict[str, str]) -> dict[str, str]:
+        """``tags``, the one fewest promises hold first (counted up to STATE_FIRST_UPTO + 1
+        holders each, in one statement): a search walks the index of its first tag."""
+        if len(tags) < 2:
+            return tags
+        filters = Filters()
+        counts = [
+            f"(SELECT count(*) FROM (SELECT 1 FROM promise_tags WHERE key = {filters.param(k)}"
+            f" AND value = {filters.param(v)} LIMIT {STATE_FIRST_UPTO + 1}) AS c)"
+            for k, v in tags.items()
+        ]
+        row = await self.conn.fetchrow(f"SELECT {', '.join(counts)}", *filters.params)
+        order = sorted(range(len(tags)), key=lambda n: int(row[n]))
+        items = list(tags.items())
+        return dict(items[n] for n in order)
+
     async def search_promises(self, query: PromiseQuery) -> list[tuple[int, Promise]]:
         if has_nul(query.id, query.tags):
             return []
-        sql, params = promise_search(self.statements, query)
+        if len(query.tags) > 1:
+            query = replace(query, tags=await self._rarest_first(query.tags))
+        few = False
+        if query.tags and query.states:
+            # A tag and a state: walking the tag's index meets the state soon enough unless
+            # few promises are in that state (PENDING ones, typically), and then not at all
+            # when none of those holds the tag. Count them (at most one more than the bound,
+            # from their partial index); when few, start from them.
+            states = ", ".join(str(int(s)) for s in query.states)
+            few = await self.conn.fetchval(
+                f"SELECT count(*) <= {STATE_FIRST_UPTO} FROM (SELECT 1 FROM promises"
+                f" WHERE state IN ({states}) LIMIT {STATE_FIRST_UPTO + 1}) AS s"
+            )
+        sql, params = promise_search(self.statements, query, state_first=bool(few))
         return [promise_from_row(row) for row in await self._rows(sql, *params)]
 
     async def search_promises_by_id(self, query: PromiseIdQuery) -> list[Promise]:
         if has_nul(query.after_id or "", query.tags):
             return []  # PostgreSQL text cannot hold U+0000: no stored id or tag has one
-        rows = await self._rows(
-            self.statements["search_promises_by_id"],
-            None if query.state is None else int(query.state),
-            query.after_id,
-            json.dumps(query.tags, separators=(",", ":")),
-            query.limit + 1,
-        )
-        return [promise_from_row(row)[1] for row in rows]
+        if len(query.tags) > 1:
+            query = replace(query, tags=await self._rarest_first(query.tags))
+        sql, params = promise_search_by_id(self.statements, query)
+        return [promise_from_row(row)[1] for row in await self._rows(sql, *params)]
 
     async def overdue_promises(
         self, now: int, limit: int, query: PromiseQuery | None = None
@@ -537,7 +662,8 @@ class PostgresTransaction:
         return await self._rows(f"SELECT * FROM {table}")
 
     async def debug_wipe(self) -> None:
-        await self.conn.execute(f"TRUNCATE {', '.join(DEBUG_TABLES)}")
+        # promise_tags (migration 007) is the index of promises' tags: wiped with them.
+        await self.conn.execute(f"TRUNCATE {', '.join(DEBUG_TABLES)}, promise_tags")
 
     # ---- operator dashboard reads ---------------------------------------------------------------
 

@@ -1164,6 +1164,11 @@ async def serve_trivial(port: int) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+# --quick: a smoke run for CI (no figure of it is meaningful).
+QUICK_DURATION = 1.0
+QUICK_WARMUP = 0.3
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Create+complete pairs/s of our server vs a minimal baseline, in one run.",
@@ -1211,8 +1216,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="before each run, wait up to this long for the box to be idle (shared machines)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON results on stdout")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: {QUICK_DURATION} s measured after {QUICK_WARMUP} s of warmup, one "
+        "round, unless given (checks that everything runs; its figures mean nothing)",
+    )
     parser.add_argument("--serve-trivial", type=int, metavar="PORT", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
+    if options.quick:
+        given = sys.argv[1:] if argv is None else argv
+        if not any(arg.startswith("--duration") for arg in given):
+            options.duration = QUICK_DURATION
+        if not any(arg.startswith("--warmup") for arg in given):
+            options.warmup = QUICK_WARMUP
     if options.connections < options.driver_procs or options.driver_procs < 1:
         parser.error("--connections must be >= --driver-procs >= 1")
     if options.server_pid and not options.server_url:

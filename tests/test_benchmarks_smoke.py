@@ -1,5 +1,6 @@
-"""Smoke test of benchmarks/scale.py: its quick mode runs end to end on SQLite and prints its
-tables. Timings are not checked (a shared CI box makes them meaningless)."""
+"""Smoke tests of the benchmarks (benchmarks/promises.py, benchmarks/scale.py): their quick
+modes run end to end on SQLite and print their tables. Timings are not checked (a shared CI box
+makes them meaningless): the benchmarks are scripts, never timed tests."""
 
 from __future__ import annotations
 
@@ -9,6 +10,17 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCALE = REPO_ROOT / "benchmarks" / "scale.py"
+PROMISES = REPO_ROOT / "benchmarks" / "promises.py"
+
+
+def test_promises_quick_runs_both_servers_and_prints_the_ratio() -> None:
+    command = [sys.executable, str(PROMISES), "--quick", "--connections", "8"]
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ours/baseline" in done.stdout, done.stdout
+    assert "RUN FLAGGED" not in done.stdout
 
 
 def test_scale_quick_sqlite_runs_and_prints_its_tables(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Imported lazily by the CLI so that `resonate --help` never loads the server or s
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -143,6 +144,12 @@ async def _serve(resolved: ResolvedConfig, *, debug: bool = False) -> int:
         log.error("cannot listen: %s", error)
         await server.stop()
         return 1
+    # Everything built so far (modules, the app, the config) lives as long as the process:
+    # moved out of the collector's generations, a full collection no longer walks it. Those
+    # walks were ~25 ms pauses of the event loop under load (pair p99 43 -> 21 ms,
+    # docs/performance.md).
+    gc.collect()
+    gc.freeze()
     log.info("api listening on %s:%s", *(server.api_address or ("?", "?")))
     if server.grpc_address is not None:
         log.info("grpc listening on %s:%s", *server.grpc_address)

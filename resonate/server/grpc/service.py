@@ -290,23 +290,8 @@ async def _create_callback(
             "recv": convert.recv(request.recv, request.HasField("recv")),
         },
     )
-    promise_id = body["promiseId"]
-    authorize_ids(
-        call.principal, {"promise id": promise_id, "root promise id": body["rootPromiseId"]}
-    )
-    if promise_id == body["rootPromiseId"]:
-        raise invalid("rootPromiseId", "The field rootPromiseId must differ from the promise id.")
-    registration = await ctx.store.run(
-        partial(
-            callbacks.create_callback,
-            clock=ctx.clock,
-            promise_id=promise_id,
-            root_promise_id=body["rootPromiseId"],
-            recv=body["recv"],
-            timeout=body["timeout"] or 0,
-            head=call.trace(),
-            fence=fence,
-        )
+    registration = await routes.register_callback(
+        ctx, call.principal, body["promiseId"], body, call.trace(), fence
     )
     return _registration(promise_pb2.CreateCallbackResponse, registration)
 

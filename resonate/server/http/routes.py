@@ -47,6 +47,7 @@ from resonate.server.envelope.debug import Debug
 from resonate.server.http.auth import (
     Authenticator,
     JwtVerifier,
+    Principal,
     authorize_everything,
     authorize_id,
     authorize_ids,
@@ -397,13 +398,26 @@ async def _create_callback(ctx: Context, request: web.Request, by_body: bool) ->
     schema = CREATE_CALLBACK_BY_BODY if by_body else CREATE_CALLBACK
     body = validate(schema, await read_json_object(request))
     promise_id = body["promiseId"] if by_body else path_id(request)
-    authorize_ids(
-        principal_of(request),
-        {"promise id": promise_id, "root promise id": body["rootPromiseId"]},
+    registration = await register_callback(
+        ctx, principal_of(request), promise_id, body, trace_headers(request), fencing
     )
+    return _registration_response(registration)
+
+
+async def register_callback(
+    ctx: Context,
+    principal: Principal,
+    promise_id: str,
+    body: dict[str, Any],
+    head: dict[str, str] | None,
+    fence: promises.Fence | None,
+) -> callbacks.Registration:
+    """A validated callback registration (HTTP and gRPC alike): authorised for both ids, the
+    root distinct from the promise, then the operation."""
+    authorize_ids(principal, {"promise id": promise_id, "root promise id": body["rootPromiseId"]})
     if promise_id == body["rootPromiseId"]:
         raise invalid("rootPromiseId", "The field rootPromiseId must differ from the promise id.")
-    registration = await ctx.store.run(
+    return await ctx.store.run(
         partial(
             callbacks.create_callback,
             clock=ctx.clock,
@@ -411,11 +425,10 @@ async def _create_callback(ctx: Context, request: web.Request, by_body: bool) ->
             root_promise_id=body["rootPromiseId"],
             recv=body["recv"],
             timeout=body["timeout"] or 0,
-            head=trace_headers(request),
-            fence=fencing,
+            head=head,
+            fence=fence,
         )
     )
-    return _registration_response(registration)
 
 
 async def _create_subscription(ctx: Context, request: web.Request, by_body: bool) -> web.Response:

@@ -305,10 +305,11 @@ class Store(Protocol):
 
     async def read(self, operation: Operation[T]) -> T:
         """Run a read-only ``operation`` (it must not write) away from the write path where
-        the store can: SQLite runs it on a second connection in its own thread, on a snapshot
-        of the last commit, so a long read never holds up the writer's batches (an in-memory
-        database has one connection and reads through the writer); PostgreSQL runs each of its
-        statements on its own on a pooled connection, without BEGIN and COMMIT."""
+        the store can: SQLite runs it on one of its reader connections, each in a thread of its
+        own, on a snapshot of the last commit, so a long read never holds up the writer's
+        batches (an in-memory database has one connection and reads through the writer);
+        PostgreSQL runs each of its statements on its own on a pooled connection, without
+        BEGIN and COMMIT."""
 
     async def schema_status(self) -> SchemaStatus:
         """The database's schema version and the latest this server knows; raises if the store

@@ -45,6 +45,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "resonate man promises get",
         "resonate man serve > resonate-serve.1",
     ),
+    "resonate db": ("resonate db backup /backups/resonate.db --config resonate.yml",),
+    "resonate db backup": (
+        "resonate db backup /backups/resonate.db --config resonate.yml",
+        "resonate db backup backup.db --aio-store-sqlite-path resonate.db --force",
+    ),
+    "resonate db vacuum": ("resonate db vacuum --config resonate.yml",),
     "resonate migrate": ("resonate migrate status --config resonate.yml",),
     "resonate migrate status": ("resonate migrate status --config resonate.yml",),
     "resonate migrate dry-run": ("resonate migrate dry-run --config resonate.yml > pending.sql",),

@@ -102,6 +102,35 @@ def migrate_up(ctx: typer.Context) -> None:
     _migrate("up", ctx)
 
 
+db_app = typer.Typer(
+    name="db",
+    help="Housekeeping of a SQLite store: online backups and VACUUM.",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command(
+    "backup", context_settings=_RAW_ARGUMENTS, options_metavar="PATH [--force] [STORE FLAGS]"
+)
+def db_backup(
+    ctx: typer.Context,
+    force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
+) -> None:
+    """Copy the SQLite database to PATH while the server runs (SQLite's online backup)."""
+    from resonate.cli.db_cmds import run_backup
+
+    raise typer.Exit(run_backup(list(ctx.args), force=force))
+
+
+@db_app.command("vacuum", context_settings=_RAW_ARGUMENTS, options_metavar="[STORE FLAGS]")
+def db_vacuum(ctx: typer.Context) -> None:
+    """Rebuild the SQLite file to give back the space of deleted rows; server stopped."""
+    from resonate.cli.db_cmds import run_vacuum
+
+    raise typer.Exit(run_vacuum(list(ctx.args)))
+
+
 config_app = typer.Typer(
     name="config", help="Inspect the server configuration.", no_args_is_help=True
 )

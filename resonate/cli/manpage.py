@@ -64,6 +64,21 @@ SERVER_EXIT_STATUS: dict[int, str] = {
     "configuration file.",
 }
 
+# `resonate db …` (backup, vacuum) exit with these.
+DB_EXIT_STATUS: dict[int, str] = {
+    ExitCode.OK: "Success.",
+    ExitCode.ERROR: "The command failed: PATH exists (backup, without --force), the database is "
+    "missing, unreadable or in use by a server (vacuum), or writing failed.",
+    ExitCode.USAGE: "Usage or configuration error: a missing or extra PATH, an unknown flag, a "
+    "bad configuration, or a store that is not a SQLite file (PostgreSQL: use pg_dump).",
+}
+# Server commands that read only the store's options.
+STORE_ONLY_GROUPS = ("migrate", "db")
+# What commands that hand their raw arguments to the configuration parser take besides it.
+RAW_ARGUMENTS: dict[tuple[str, ...], tuple[str, ...]] = {
+    (PROGRAM, "db", "backup"): ("PATH", "[--force]"),
+}
+
 # Environment variables an option honours without declaring them to click.
 IMPLIED_ENVIRONMENT: dict[str, tuple[str, str]] = {
     "no_color": ("NO_COLOR", "Any non-empty value turns colour off, like --no-color."),
@@ -280,14 +295,14 @@ def takes_server_configuration(node: CommandNode) -> bool:
 def server_configuration_docs(node: CommandNode) -> tuple[str, list[OptionDoc]]:
     """The introduction and the flags of the server's configuration, for a server command.
 
-    `migrate` reads only the store (cli.md §4), so its pages list the store flags.
+    `migrate` and `db` read only the store (cli.md §4), so their pages list the store flags.
     """
     from resonate.server.config import OPTIONS, format_options_help
     from resonate.server.config.convert import default_text
     from resonate.server.config.options import CONFIG_ENV, CONFIG_FLAG, CONFIG_SHORT_FLAG
     from resonate.server.config.render import OUTPUT_FORMATS
 
-    store_only = len(node.path) > 1 and node.path[1] == "migrate"
+    store_only = len(node.path) > 1 and node.path[1] in STORE_ONLY_GROUPS
     introduction = " ".join(format_options_help().splitlines()[:2])
     docs: list[OptionDoc] = []
     if node.path == CONFIG_SHOW_PATH:
@@ -406,6 +421,8 @@ def _synopsis(node: CommandNode) -> list[str]:
                 word += "..."
             words.append(word if param.required else f"[{word}]")
         if takes_server_configuration(node):
+            for word in RAW_ARGUMENTS.get(tuple(node.path), ()):
+                words.append(italic(word) if word.isupper() else word)
             words.append("[" + italic("CONFIGURATION FLAGS") + "]")
     return [".SH SYNOPSIS", ".B " + roff(" ".join(node.path)), _line(" ".join(words))]
 
@@ -460,7 +477,12 @@ def _environment_section(node: CommandNode) -> list[str]:
 
 
 def _exit_status_section(node: CommandNode) -> list[str]:
-    table = SERVER_EXIT_STATUS if takes_server_configuration(node) else EXIT_STATUS
+    if len(node.path) > 1 and node.path[1] == "db":
+        table = DB_EXIT_STATUS
+    elif takes_server_configuration(node):
+        table = SERVER_EXIT_STATUS
+    else:
+        table = EXIT_STATUS
     lines = [".SH EXIT STATUS"]
     for code, meaning in table.items():
         lines.extend([".TP", f"\\fB{int(code)}\\fR", _line(roff(meaning))])

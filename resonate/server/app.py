@@ -38,6 +38,7 @@ from resonate.server.loops import (
     LockTimeoutLoop,
     Loop,
     PromiseTimeoutLoop,
+    RetentionLoop,
     ScheduleLoop,
     TaskTimeoutLoop,
 )
@@ -114,6 +115,7 @@ class Server:
         self.lock_timeout_loop: LockTimeoutLoop | None = None
         self.schedule_loop: ScheduleLoop | None = None
         self.delivery_2026_loop: Delivery2026Loop | None = None
+        self.retention_loop: RetentionLoop | None = None  # only when system.retention is set
         self.poll: PollHub | None = None
         self.poll_2026: PollHub | None = None
         self.push: HttpPush | None = None
@@ -171,6 +173,7 @@ class Server:
             self.lock_timeout_loop,
             self.schedule_loop,
             self.delivery_2026_loop,
+            self.retention_loop,
         ]
         return [loop for loop in loops if loop is not None]
 
@@ -249,6 +252,14 @@ class Server:
             max_iterations=config["system.scheduleMaxIterations"],
             **loop_options,
         )
+        if config["system.retention.promises"] > 0:
+            self.retention_loop = RetentionLoop(
+                store,
+                self.clock,
+                retention_ms=config["system.retention.promises"],
+                batch_size=config["system.retention.batchSize"],
+                **loop_options,
+            )
         if self.debug_clock is not None:
             self.context.debug = Debug(self.debug_clock, self.loops)
         drain_seconds = self.config["api.http.timeout"] / 1000

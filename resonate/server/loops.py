@@ -24,9 +24,11 @@ from resonate.server.delivery.poll import PollHub
 from resonate.server.delivery.push import HttpPush
 from resonate.server.envelope.promises import promise_record
 from resonate.server.metrics import Metrics
-from resonate.store.base import Store
+from resonate.store.base import Purged, Store, Transaction
 
 log = logging.getLogger("resonate.loops")
+
+RETENTION_IDLE_SECONDS = 60.0  # the retention loop's tick
 
 
 class Loop(ABC):
@@ -193,6 +195,39 @@ class LockTimeoutLoop(Loop):
         if self.metrics is not None:
             self.metrics.locks_held.set(await self.store.run(locks.count_locks))
         return swept
+
+
+class RetentionLoop(Loop):
+    """Deletes completed promises older than ``system.retention.promises`` that nothing refers
+    to any more, with their tasks, at most one batch per transaction (docs/operations.md,
+    "Retention"). Off (never constructed) when the retention is 0."""
+
+    name = "retention"
+
+    def __init__(self, store: Store, clock: Clock, *, retention_ms: int, **options: Any) -> None:
+        super().__init__(store, clock, **options)
+        self.retention_ms = retention_ms
+
+    async def run_batch(self) -> int:
+        if self.retention_ms <= 0:
+            return 0
+        before = self.clock.now_ms() - self.retention_ms
+        purged = await self.store.run(partial(_purge, before=before, limit=self.batch_size))
+        if self.metrics is not None:
+            if purged.promises:
+                self.metrics.retention_purged.labels("promises").inc(purged.promises)
+            if purged.tasks:
+                self.metrics.retention_purged.labels("tasks").inc(purged.tasks)
+        return purged.promises
+
+    async def seconds_until_next_pass(self) -> float:
+        # Promises age into the cutoff continuously, but nothing is lost by letting them wait a
+        # minute: an idle pass is not worth making every tick.
+        return max(self.signal_timeout, RETENTION_IDLE_SECONDS)
+
+
+async def _purge(tx: Transaction, *, before: int, limit: int) -> Purged:
+    return await tx.purge_promises(before, limit)
 
 
 class EnqueueLoop(Loop):

@@ -168,6 +168,14 @@ class Metrics:
             registry=registry,
         )
         self.locks_held = Gauge("locks_held", "Locks currently held", registry=registry)
+        self.retention_purged = Counter(
+            "retention_purged",
+            "Rows deleted by the retention loop, by kind (promises, tasks)",
+            ["kind"],
+            registry=registry,
+        )
+        for kind in ("promises", "tasks"):  # both series from the start, at 0
+            self.retention_purged.labels(kind)
         self.schedules = Counter(
             "schedules", "Schedules created and deleted", ["state"], registry=registry
         )

@@ -59,6 +59,15 @@ class Counts:
     tasks_2026: dict[str, int] = field(default_factory=dict)  # 2026-protocol tasks by state
 
 
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What one retention batch deleted: promises, and the tasks (REST and 2026) that went
+    with them."""
+
+    promises: int = 0
+    tasks: int = 0
+
+
 class Transaction(Protocol):
     def emit(self, event: Event) -> None:
         """Publish ``event`` if and when the transaction commits."""
@@ -210,6 +219,13 @@ class Transaction(Protocol):
         """Delete up to ``limit`` locks with ``expires_at <= now``; how many were deleted."""
 
     async def count_locks(self) -> int: ...
+
+    async def purge_promises(self, before: int, limit: int) -> Purged:
+        """Retention: delete at most ``limit`` promises completed at or before ``before``
+        (oldest first) that nothing refers to any more: not pending, no INIT/ENQUEUED/CLAIMED
+        task rooted at them, no callback or subscription, no 2026 awaiter, listener, queued
+        unblock or unfulfilled 2026 task. Their tasks, their 2026 task and the 2026 callbacks
+        they registered as awaiter go with them."""
 
     async def get_schedule(self, schedule_id: str) -> Schedule | None: ...
 

@@ -284,6 +284,8 @@ DEFAULTS = [
     ("system.scheduleBatchSize", 100),
     ("system.scheduleMaxIterations", 1000),
     ("system.scheduleMaxCatchUp", 100),
+    ("system.retention.promises", 0),
+    ("system.retention.batchSize", 500),
     ("system.taskBatchSize", 100),
     ("system.taskMaxIterations", 1000),
     ("metrics.enable", True),

@@ -50,9 +50,9 @@ from tests.support.servers import ServerProcess
 DSN = pg.DSN
 FAR = 2**62
 NOW = 1_700_000_000_000
-LATEST = 7  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function,
+LATEST = 8  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function,
 # 004_dashboard_indexes, 005_callbacks_by_promise_index, 006_protocol_2026,
-# 007_promise_tag_search
+# 007_promise_tag_search, 008_retention_index
 
 
 # ---- fixtures -----------------------------------------------------------------------------------
@@ -210,6 +210,7 @@ async def test_a_fresh_database_is_migrated_at_open(database: str) -> None:
         (5, "callbacks_by_promise_index"),
         (6, "protocol_2026"),
         (7, "promise_tag_search"),
+        (8, "retention_index"),
     ]
     assert "timezone" in {r["column_name"] for r in columns}
 

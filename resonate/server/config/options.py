@@ -357,6 +357,20 @@ OPTIONS: tuple[Option, ...] = (
         "older ones are skipped and counted; 0 = fire them all",
         minimum=0,
     ),
+    _option(
+        "system.retention.promises",
+        _D,
+        0,
+        "delete completed promises (and their tasks) this long after completion, unless "
+        "something still refers to them; 0 = keep forever",
+    ),
+    _option(
+        "system.retention.batchSize",
+        _I,
+        500,
+        "retention loop: most promises deleted per transaction",
+        **_AT_LEAST_ONE,
+    ),
     _option("system.taskBatchSize", _I, 100, "task loops batch", **_AT_LEAST_ONE),
     _option("system.taskMaxIterations", _I, 1000, "task loops iterations", **_AT_LEAST_ONE),
     _option("metrics.enable", _B, True, "Prometheus metrics listener"),

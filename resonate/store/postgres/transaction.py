@@ -19,7 +19,7 @@ from resonate.core.schedule import Schedule
 from resonate.core.search import PromiseIdQuery, PromiseQuery, ScheduleQuery, TaskQuery
 from resonate.core.task import Task, TaskState
 from resonate.core.task2026 import Task2026
-from resonate.store.base import DEBUG_TABLES, Completion, Counts, Event
+from resonate.store.base import DEBUG_TABLES, Completion, Counts, Event, Purged
 from resonate.store.rows import (
     callback_from_row,
     callback_values,
@@ -594,6 +594,14 @@ class PostgresTransaction:
 
     async def count_locks(self) -> int:
         return int(await self.conn.fetchval(self.statements["count_locks"]))
+
+    # ---- retention ----------------------------------------------------------------------------
+
+    async def purge_promises(self, before: int, limit: int) -> Purged:
+        row = await self._row(self.statements["purge_promises"], before, limit)
+        assert row is not None
+        promises, tasks, _callbacks, tasks_2026 = row
+        return Purged(promises=int(promises), tasks=int(tasks) + int(tasks_2026))
 
     # ---- schedules ----------------------------------------------------------------------------
 

@@ -384,3 +384,38 @@ RETURNING promise_id, address
 
 -- name: count_tasks_2026
 SELECT state, count(*) FROM tasks_2026 GROUP BY state
+
+-- name: purge_candidates
+-- Retention (docs/operations.md): the oldest completed promises past the cutoff that nothing
+-- still refers to: no active task rooted at them, no callback or subscription, no 2026 awaiter
+-- or listener, no 2026 task that is not fulfilled, no unblock message waiting in the outbox.
+SELECT p.sort_id, p.id FROM promises AS p
+WHERE p.state <> 1 AND p.completed_on <= ?
+  AND NOT EXISTS (SELECT 1 FROM tasks AS t WHERE t.root_promise_id = p.id AND t.state IN (1, 2, 4))
+  AND NOT EXISTS (SELECT 1 FROM callbacks AS c WHERE c.promise_id = p.id)
+  AND NOT EXISTS (SELECT 1 FROM callbacks_2026 AS c WHERE c.awaited = p.id)
+  AND NOT EXISTS (SELECT 1 FROM listeners_2026 AS l WHERE l.promise_id = p.id)
+  AND NOT EXISTS (SELECT 1 FROM tasks_2026 AS t WHERE t.id = p.id AND t.state <> 'fulfilled')
+  AND NOT EXISTS (SELECT 1 FROM outbox_2026 AS o WHERE o.promise_id = p.id)
+  -- a callback whose task will resume this promise's function
+  AND NOT EXISTS (SELECT 1 FROM callbacks AS c WHERE c.root_promise_id = p.id)
+  -- a step of a call tree still running: its root, origin or parent is pending (a replay of
+  -- the running function reads its completed steps)
+  AND NOT EXISTS (
+      SELECT 1 FROM promises AS r
+      WHERE r.state = 1 AND r.id IN (json_extract(p.tags, '$."resonate:root"'),
+                                     json_extract(p.tags, '$."resonate:origin"'),
+                                     json_extract(p.tags, '$."resonate:parent"')))
+ORDER BY p.completed_on LIMIT ?
+
+-- name: purge_tasks
+DELETE FROM tasks WHERE root_promise_id IN (SELECT value FROM json_each(?))
+
+-- name: purge_tasks_2026
+DELETE FROM tasks_2026 WHERE id IN (SELECT value FROM json_each(?))
+
+-- name: purge_callbacks_2026
+DELETE FROM callbacks_2026 WHERE awaiter IN (SELECT value FROM json_each(?))
+
+-- name: purge_promises
+DELETE FROM promises WHERE sort_id IN (SELECT value FROM json_each(?))

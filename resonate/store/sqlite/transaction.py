@@ -23,7 +23,7 @@ from resonate.core.search import (
 )
 from resonate.core.task import Task, TaskState
 from resonate.core.task2026 import TARGET_TAG, Task2026
-from resonate.store.base import DEBUG_TABLES, Completion, Counts, Event
+from resonate.store.base import DEBUG_TABLES, Completion, Counts, Event, Purged
 from resonate.store.rows import (
     callback_from_row,
     callback_values,
@@ -467,6 +467,22 @@ class SqliteTransaction:
 
     async def count_locks(self) -> int:
         return int(self.conn.execute(self.statements["count_locks"]).fetchone()[0])
+
+    # ---- retention ----------------------------------------------------------------------------
+
+    async def purge_promises(self, before: int, limit: int) -> Purged:
+        # The single writer thread runs this transaction alone: the candidates cannot change
+        # between the select and the deletes.
+        rows = self.conn.execute(self.statements["purge_candidates"], (before, limit)).fetchall()
+        if not rows:
+            return Purged()
+        ids = json.dumps([promise_id for _, promise_id in rows])
+        tasks = self.conn.execute(self.statements["purge_tasks"], (ids,)).rowcount
+        tasks += self.conn.execute(self.statements["purge_tasks_2026"], (ids,)).rowcount
+        self.conn.execute(self.statements["purge_callbacks_2026"], (ids,))
+        sort_ids = json.dumps([sort_id for sort_id, _ in rows])
+        promises = self.conn.execute(self.statements["purge_promises"], (sort_ids,)).rowcount
+        return Purged(promises=promises, tasks=tasks)
 
     # ---- schedules ----------------------------------------------------------------------------
 

@@ -66,6 +66,7 @@ Nothing here asserts speed; the exit status is 1 only when a run failed or saw e
 
 from __future__ import annotations
 
+import abc
 import argparse
 import asyncio
 import contextlib
@@ -164,7 +165,7 @@ class SeedInfo:
     cached: bool  # True: reused from the cache in this run
 
 
-class ScaleStore:
+class ScaleStore(abc.ABC):
     """One backend: builds seeded databases once (cached) and hands each run a fresh copy."""
 
     name: str
@@ -219,24 +220,25 @@ class ScaleStore:
                 log(f"  removed stale cache entry {old.stem}")
 
     # Per backend.
-    def entry_exists(self, size: int) -> bool:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def entry_exists(self, size: int) -> bool: ...
 
-    def build(self, size: int) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def build(self, size: int) -> None: ...
 
-    def remove_entry(self, key: str) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def remove_entry(self, key: str) -> None: ...
 
+    @abc.abstractmethod
     def checkout(self, size: int, workdir: Path) -> None:
         """A fresh copy of the seeded store of `size` for one run in workdir."""
-        raise NotImplementedError
+        ...
 
     def release(self, workdir: Path) -> None:
         return None
 
-    def disk_bytes(self, workdir: Path) -> int | None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def disk_bytes(self, workdir: Path) -> int | None: ...
 
     def server_args(self, workdir: Path) -> list[str]:
         return self.profile.ours_args(workdir)

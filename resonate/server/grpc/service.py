@@ -55,7 +55,6 @@ from resonate.server.http.auth import (
     authorize_ids,
     authorize_pattern,
     authorize_task_id,
-    task_id_allowed,
 )
 from resonate.server.http.protocol import random_uuid
 from resonate.server.http.routes import Context
@@ -91,12 +90,6 @@ Handler = Callable[[Context, Any, Call], Awaitable[Answer]]
 
 def _done(created: bool) -> Code:
     return Code.CREATED if created else Code.OK
-
-
-def _counter(value: int) -> int:
-    if value == 0:
-        raise invalid("counter", "The field counter is required.")
-    return value
 
 
 def _fence(call: Call, message: resonate_pb2.Fence, present: bool) -> Fence | None:
@@ -335,7 +328,7 @@ async def create_subscription(
 def _task_ref(request: Any, call: Call) -> tuple[str, int]:
     body = validate(routes.TASK_REF, {"id": request.id, "counter": request.counter})
     authorize_task_id(call.principal, body["id"])
-    return body["id"], _counter(body["counter"])
+    return body["id"], routes.require_counter(body["counter"])
 
 
 async def claim_task(ctx: Context, request: task_pb2.ClaimTaskRequest, call: Call) -> Answer:
@@ -350,7 +343,7 @@ async def claim_task(ctx: Context, request: task_pb2.ClaimTaskRequest, call: Cal
     )
     authorize_task_id(call.principal, body["id"])
     command = tasks.ClaimTask(
-        body["id"], _counter(body["counter"]), body["processId"], body["ttl"] or 0
+        body["id"], routes.require_counter(body["counter"]), body["processId"], body["ttl"] or 0
     )
     answer = await ctx.store.run(
         partial(tasks.claim_task, clock=ctx.clock, request=command, base_url=ctx.base_url)
@@ -600,19 +593,6 @@ async def ext_read_task(ctx: Context, request: resonate_pb2.ReadTaskRequest, cal
     return resonate_pb2.ReadTaskResponse(task=convert.task_message(task)), Code.OK
 
 
-def _authorize_task_search(principal: Principal, query: TaskQuery) -> None:
-    """As GET /tasks: a restricted principal needs an ``id`` pattern within the task-id rule
-    or a ``rootPromiseId`` within its prefix."""
-    root = query.root_promise_id
-    if root is not None and principal.allows(root):
-        return
-    if task_id_allowed(principal, query.id.partition("*")[0]):
-        return
-    if root is not None:
-        authorize_id(principal, "root promise id", root)
-    authorize_task_id(principal, query.id)
-
-
 async def ext_search_tasks(
     ctx: Context, request: resonate_pb2.SearchTasksRequest, call: Call
 ) -> Answer:
@@ -628,7 +608,7 @@ async def ext_search_tasks(
             root_promise_id=convert.optional_text("rootPromiseId", request.rootPromiseId),
             limit=convert.limit(request.limit),
         )
-    _authorize_task_search(call.principal, query)
+    routes.authorize_task_search(call.principal, query)
     page = await ctx.store.read(partial(tasks.search_tasks, query=query))
     response = resonate_pb2.SearchTasksResponse(
         tasks=[convert.task_message(t) for t in page.tasks], cursor=page.cursor or ""

@@ -487,7 +487,8 @@ async def list_callbacks(ctx: Context, request: web.Request) -> web.Response:
 # ---- handlers: tasks ------------------------------------------------------------------------
 
 
-def _counter(value: int) -> int:
+def require_counter(value: int) -> int:
+    """A task counter from a body (HTTP and gRPC alike): 0 means it was left out."""
     if value == 0:
         raise invalid("counter", "The field counter is required.")
     return value
@@ -501,7 +502,7 @@ def _link_ref(request: web.Request) -> tuple[str, int]:
     digits = raw[1:] if raw.startswith("-") else raw
     if not digits.isascii() or not digits.isdigit() or len(digits) > 19:
         raise invalid("counter", "The field counter must be an integer.")
-    return task_id, _counter(int(raw))
+    return task_id, require_counter(int(raw))
 
 
 async def _claim(ctx: Context, command: tasks.ClaimTask) -> web.Response:
@@ -516,7 +517,9 @@ async def claim_task(ctx: Context, request: web.Request) -> web.Response:
     authorize_task_id(principal_of(request), body["id"])
     return await _claim(
         ctx,
-        tasks.ClaimTask(body["id"], _counter(body["counter"]), body["processId"], body["ttl"] or 0),
+        tasks.ClaimTask(
+            body["id"], require_counter(body["counter"]), body["processId"], body["ttl"] or 0
+        ),
     )
 
 
@@ -538,7 +541,7 @@ async def _complete(ctx: Context, task_id: str, counter: int) -> web.Response:
 async def complete_task(ctx: Context, request: web.Request) -> web.Response:
     body = validate(TASK_REF, await read_json_object(request))
     authorize_task_id(principal_of(request), body["id"])
-    return await _complete(ctx, body["id"], _counter(body["counter"]))
+    return await _complete(ctx, body["id"], require_counter(body["counter"]))
 
 
 async def complete_task_link(ctx: Context, request: web.Request) -> web.Response:
@@ -557,7 +560,7 @@ async def _drop(ctx: Context, task_id: str, counter: int) -> web.Response:
 async def drop_task(ctx: Context, request: web.Request) -> web.Response:
     body = validate(TASK_REF, await read_json_object(request))
     authorize_task_id(principal_of(request), body["id"])
-    return await _drop(ctx, body["id"], _counter(body["counter"]))
+    return await _drop(ctx, body["id"], require_counter(body["counter"]))
 
 
 async def drop_task_link(ctx: Context, request: web.Request) -> web.Response:
@@ -603,17 +606,17 @@ async def search_tasks(ctx: Context, request: web.Request) -> web.Response:
             root_promise_id=params.get("rootPromiseId") or None,
             limit=parse_limit(params.get("limit")),
         )
-    _authorize_task_search(request, query)
+    authorize_task_search(principal_of(request), query)
     page = await ctx.store.read(partial(tasks.search_tasks, query=query))
     return json_response(
         200, {"cursor": page.cursor, "tasks": [t.to_extended_json() for t in page.tasks]}
     )
 
 
-def _authorize_task_search(request: web.Request, query: TaskQuery) -> None:
+def authorize_task_search(principal: Principal, query: TaskQuery) -> None:
     """A restricted principal needs an ``id`` pattern within the task-id rule or a
-    ``rootPromiseId`` within its prefix (the filters are ANDed: either one bounds the page)."""
-    principal = principal_of(request)
+    ``rootPromiseId`` within its prefix (the filters are ANDed: either one bounds the page).
+    HTTP's GET /tasks and gRPC's task search alike."""
     root = query.root_promise_id
     if root is not None and principal.allows(root):
         return

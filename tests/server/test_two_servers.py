@@ -212,22 +212,42 @@ async def test_each_task_is_delivered_once_through_either_server(servers, uid):
             listeners.append(asyncio.create_task(collector.listen(worker, name)))
 
         expected: dict[str, str] = {}  # task id -> group
-        for index in range(80):
-            group = solo if index % 4 == 3 else shared
-            expected[f"__invoke:{uid}-{index}"] = group
 
-        async def create(index: int) -> None:
-            client = collector.clients[index % 2]
-            group = solo if index % 4 == 3 else shared
-            body = {
-                "id": f"{uid}-{index}",
-                "timeout": FAR,
-                "tags": {"resonate:invoke": f"poll://any@{group}"},
-            }
+        async def create(client: httpx.AsyncClient, name: str, group: str) -> None:
+            body = {"id": name, "timeout": FAR, "tags": {"resonate:invoke": f"poll://any@{group}"}}
             response = await client.post("/promises", json=body)
             assert response.status_code == 201, response.text
 
-        await asyncio.gather(*(create(index) for index in range(80)))
+        # First make sure b takes (and fails) a `solo` delivery at least once: a create through
+        # b wakes b's loop at once, but under load a's loop can still take the task first, so
+        # try again with a new promise, each awaited until a3 has it.
+        for attempt in range(20):
+            name = f"{uid}-first-{attempt}"
+            expected[f"__invoke:{name}"] = solo
+            await create(collector.clients[1], name, solo)
+            give_up = deadline_after(15)
+            while f"__invoke:{name}" not in {task_id for task_id, _, _ in collector.received}:
+                assert time.monotonic() < give_up, f"never delivered: {name}"
+                await asyncio.sleep(0.05)
+            b_failures = sample(
+                metrics(b), 'task_deliveries_total{outcome="failure",plugin="poll"}'
+            )
+            if b_failures > failures_before:
+                break
+
+        for index in range(80):
+            group = solo if index % 4 == 3 else shared
+            expected[f"__invoke:{uid}-{index}"] = group
+        await asyncio.gather(
+            *(
+                create(
+                    collector.clients[index % 2],
+                    f"{uid}-{index}",
+                    expected[f"__invoke:{uid}-{index}"],
+                )
+                for index in range(80)
+            )
+        )
 
         give_up = deadline_after(15)
         while {task_id for task_id, _, _ in collector.received} != set(expected) or len(

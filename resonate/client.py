@@ -32,6 +32,14 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 JsonObject = dict[str, Any]
 CompletionState = Literal["RESOLVED", "REJECTED", "REJECTED_CANCELED"]
 SearchState = Literal["pending", "resolved", "rejected"]
+# The completed states `POST /promises/purge` deletes; all four when none is named.
+PurgeState = Literal["RESOLVED", "REJECTED", "REJECTED_CANCELED", "REJECTED_TIMEDOUT"]
+PURGE_STATES: tuple[PurgeState, ...] = (
+    "RESOLVED",
+    "REJECTED",
+    "REJECTED_CANCELED",
+    "REJECTED_TIMEDOUT",
+)
 TaskSearchState = Literal["init", "enqueued", "claimed", "completed", "timedout"]
 # The 2026-04-01 protocol (protocol-2026.md): its version string and its task states (§4.1).
 PROTOCOL_2026 = "2026-04-01"
@@ -290,6 +298,75 @@ def list_callbacks_request(
 ) -> ApiRequest:
     """The callbacks and subscriptions still waiting on `promise_id`, oldest first (§3.5)."""
     return _search_request("/callbacks", cursor, (("promiseId", promise_id),), limit)
+
+
+# --- purge (POST /promises/purge) ---------------------------------------------------------------
+
+
+def purge_promises_request(
+    *,
+    older_than: int | None = None,
+    before: int | None = None,
+    states: tuple[PurgeState, ...] | None = None,
+    id: str = "*",
+    tags: Mapping[str, str] | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    sample: int | None = None,
+) -> ApiRequest:
+    """One purge batch, or with ``dry_run`` the count and a sample of what it would delete.
+
+    The cutoff is exactly one of ``older_than`` (ms before the server's clock) and ``before``
+    (absolute ms); ``states`` None means all four completed states, ``limit`` None the server's
+    batch size, ``sample`` None the server's default (10, dry run only)."""
+    if (older_than is None) == (before is None):
+        raise ValueError("give exactly one of older_than and before")
+    body: JsonObject = {"olderThan": older_than} if older_than is not None else {"before": before}
+    if states is not None:
+        body["states"] = list(states)
+    body["id"] = id
+    if tags:
+        body["tags"] = dict(tags)
+    if limit is not None:
+        body["limit"] = limit
+    body["dryRun"] = dry_run
+    if dry_run and sample is not None:
+        body["sample"] = sample
+    return ApiRequest("POST", "/promises/purge", json=body)
+
+
+def _int_field(body: Any, name: str) -> int:
+    value = body.get(name) if isinstance(body, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise UnexpectedResponse(200, f"a purge answer without an integer {name!r}")
+    return value
+
+
+def purge_batch(body: Any) -> JsonObject:
+    """A purge batch's answer, checked: ``{"before", "promises", "tasks", "more"}``."""
+    for name in ("before", "promises", "tasks"):
+        _int_field(body, name)
+    if not isinstance(body.get("more"), bool):
+        raise UnexpectedResponse(200, "a purge answer without a boolean 'more'")
+    return dict(body)
+
+
+def purge_dry_run(body: Any) -> JsonObject:
+    """A dry run's answer, checked: ``{"before", "dryRun": true, "count", "sample": [ids]}``."""
+    for name in ("before", "count"):
+        _int_field(body, name)
+    if not isinstance(body.get("sample"), list):
+        raise UnexpectedResponse(200, "a purge answer without a 'sample' list")
+    return dict(body)
+
+
+def _purge_goes_on(batch: JsonObject) -> bool:
+    """Whether to ask for another batch: the last one was full. A full batch that deleted
+    nothing would be asked again forever, so it ends the purge too."""
+    return bool(batch["more"]) and batch["promises"] > 0
+
+
+# --- end of purge -------------------------------------------------------------------------------
 
 
 def _recv_json(recv: Recv) -> str | JsonObject:
@@ -896,6 +973,60 @@ class ResonateClient:
             lambda at: list_callbacks_request(promise_id, limit, at), "callbacks", cursor
         )
 
+    # --- purge ---
+
+    def purge_promises(
+        self,
+        *,
+        older_than: int | None = None,
+        before: int | None = None,
+        states: tuple[PurgeState, ...] | None = None,
+        id: str = "*",
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        dry_run: bool = False,
+        sample: int | None = None,
+    ) -> ApiResponse:
+        """One call of `POST /promises/purge`: one batch, `body` `{"before", "promises",
+        "tasks", "more"}`; or a dry run, `body` `{"before", "dryRun", "count", "sample"}`."""
+        return self.send(
+            purge_promises_request(
+                older_than=older_than,
+                before=before,
+                states=states,
+                id=id,
+                tags=tags,
+                limit=limit,
+                dry_run=dry_run,
+                sample=sample,
+            )
+        )
+
+    def iter_purge(
+        self,
+        *,
+        older_than: int | None = None,
+        before: int | None = None,
+        states: tuple[PurgeState, ...] | None = None,
+        id: str = "*",
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[JsonObject]:
+        """Purge batch after batch while the last one was full, yielding each checked answer.
+        The first call sends the cutoff given; every later one the `before` the first answer
+        fixed, so that all batches use one cutoff."""
+        while True:
+            request = purge_promises_request(
+                older_than=older_than, before=before, states=states, id=id, tags=tags, limit=limit
+            )
+            batch = purge_batch(self.send(request).body)
+            yield batch
+            if not _purge_goes_on(batch):
+                return
+            older_than, before = None, batch["before"]
+
+    # --- end of purge ---
+
     def get_task(self, id: str) -> ApiResponse:
         """The extended task object (http-api.md §4.10)."""
         return self.send(get_task_request(id))
@@ -1262,6 +1393,55 @@ class AsyncResonateClient:
         return self.iter_pages(
             lambda at: list_callbacks_request(promise_id, limit, at), "callbacks", cursor
         )
+
+    # --- purge ---
+
+    async def purge_promises(
+        self,
+        *,
+        older_than: int | None = None,
+        before: int | None = None,
+        states: tuple[PurgeState, ...] | None = None,
+        id: str = "*",
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        dry_run: bool = False,
+        sample: int | None = None,
+    ) -> ApiResponse:
+        return await self.send(
+            purge_promises_request(
+                older_than=older_than,
+                before=before,
+                states=states,
+                id=id,
+                tags=tags,
+                limit=limit,
+                dry_run=dry_run,
+                sample=sample,
+            )
+        )
+
+    async def iter_purge(
+        self,
+        *,
+        older_than: int | None = None,
+        before: int | None = None,
+        states: tuple[PurgeState, ...] | None = None,
+        id: str = "*",
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[JsonObject]:
+        while True:
+            request = purge_promises_request(
+                older_than=older_than, before=before, states=states, id=id, tags=tags, limit=limit
+            )
+            batch = purge_batch((await self.send(request)).body)
+            yield batch
+            if not _purge_goes_on(batch):
+                return
+            older_than, before = None, batch["before"]
+
+    # --- end of purge ---
 
     async def get_task(self, id: str) -> ApiResponse:
         return await self.send(get_task_request(id))

@@ -79,17 +79,10 @@ def uid() -> str:
 async def live(tmp_path: Path, store_kind: str) -> AsyncIterator[object]:
     """An in-process server with a ManualClock on each store (a fresh schema for
     PostgreSQL); loops run only when asked."""
-    from tests.support.live import LiveServer
+    from tests.support.live import live_server
 
-    dsn = await pg.create_schema() if store_kind == "postgres" else None
-    server = LiveServer(tmp_path / "live.db", *(pg.store_args(dsn) if dsn else ()))
-    await server.start()
-    try:
+    async with live_server(tmp_path, store_kind) as server:
         yield server
-    finally:
-        await server.stop()
-        if dsn:
-            await pg.drop_schema(dsn)
 
 
 @pytest.fixture

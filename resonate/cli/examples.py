@@ -40,6 +40,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "resonate tui",
         'resonate tui -S https://resonate.internal:8001 -T "$TOKEN" --read-only',
     ),
+    "resonate doctor": (
+        "resonate doctor",
+        "resonate doctor -S https://resonate.internal:8001 -o json --min-counter 10",
+    ),
     "resonate version": ("resonate version -o json",),
     "resonate man": (
         "resonate man promises get",
@@ -75,6 +79,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "resonate promises search 'orders/*' --state pending --tag env=prod",
         "resonate promises search --tag env=prod --all -o jsonl > prod.jsonl",
         "resonate promises search 'order-*' --state pending --watch -o jsonl",
+    ),
+    "resonate promises purge": (
+        "resonate promises purge --older-than 30d --dry-run",
+        "resonate promises purge --older-than 7d --state rejected_timedout \\",
+        "    --id 'batch/*' --tag env=test --batch-size 500 --yes -o json",
     ),
     "resonate promises callback": (
         "resonate promises callback order/7.2 -r order/7 -t 1h \\",

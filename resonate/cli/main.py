@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperCommand
 
 from resonate import __version__
-from resonate.cli import invoke, locks, man, promises, schedules, tasks, tree, tui
+from resonate.cli import doctor, invoke, locks, man, promises, schedules, tasks, tree, tui
 from resonate.cli.examples import attach_examples
 from resonate.cli.options import GlobalOptions, output_command, root_callback
 from resonate.cli.root import ResonateGroup
@@ -154,6 +154,7 @@ app.add_typer(locks.app, name="locks")
 app.command("invoke")(invoke.invoke_command)
 app.command("tree")(tree.tree_command)
 app.command("tui")(tui.tui_command)
+app.command("doctor")(doctor.doctor_command)
 
 
 # --- version ------------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -16,12 +17,13 @@ from resonate.cli.arguments import (
     usage_error,
 )
 from resonate.cli.complete import complete_promise_id
-from resonate.cli.errors import Aborted, ConfirmationRequired
+from resonate.cli.errors import Aborted, CliError, ConfirmationRequired, ExitCode
 from resonate.cli.options import GlobalOptions, client_command
 from resonate.cli.output import (
     CALLBACK_VIEW,
     PROMISE_VIEW,
     OutputFormat,
+    format_timestamp,
     item_line,
     now_ms,
     write_line,
@@ -38,8 +40,16 @@ from resonate.cli.watch import (
 )
 
 if TYPE_CHECKING:
-    from resonate.cli.output import ResourceView
-    from resonate.client import ApiResponse, CompletionState, PageRequest, SearchState
+    from resonate.cli.output import Printer, ResourceView
+    from resonate.client import (
+        ApiResponse,
+        CompletionState,
+        JsonObject,
+        PageRequest,
+        PurgeState,
+        ResonateClient,
+        SearchState,
+    )
 
 app = typer.Typer(
     name="promises",
@@ -52,6 +62,13 @@ class SearchStateChoice(StrEnum):
     pending = "pending"
     resolved = "resolved"
     rejected = "rejected"
+
+
+class PurgeStateChoice(StrEnum):
+    resolved = "resolved"
+    rejected = "rejected"
+    rejected_canceled = "rejected_canceled"
+    rejected_timedout = "rejected_timedout"
 
 
 PromiseId = Annotated[
@@ -492,3 +509,200 @@ def create_subscription(
     with options.client() as client:
         response = client.create_subscription(promise_id, subscription_id, target, timeout_ms)
     _show_registration(options, response)
+
+
+# --- purge --------------------------------------------------------------------------------------
+
+# Seconds between two progress lines of a purge on stderr; a module attribute for the tests.
+PURGE_PROGRESS_SECONDS = 1.0
+
+
+class PurgeInterrupted(CliError):
+    """Ctrl-C while purging: the message says what was purged until then."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeQuery:
+    """What `promises purge` deletes, but for its cutoff."""
+
+    states: tuple[PurgeState, ...] | None
+    id: str
+    tags: dict[str, str]
+    limit: int | None
+
+
+@dataclass(slots=True)
+class PurgeTotals:
+    promises: int = 0
+    tasks: int = 0
+    before: int | None = None
+
+    def text(self) -> str:
+        return f"{_count(self.promises, 'promise')} ({_count(self.tasks, 'task')})"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _completed_before(before: int) -> str:
+    return f"completed before {format_timestamp(before, now_ms())}"
+
+
+@app.command("purge")
+@client_command
+def purge_promises(
+    options: GlobalOptions,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="Purge promises completed at least this long ago (30d, 12h, 0s = until now).",
+            show_default=False,
+        ),
+    ],
+    state: Annotated[
+        list[PurgeStateChoice] | None,
+        typer.Option(
+            "--state",
+            case_sensitive=False,
+            help="Only promises completed in this state; repeatable (default: all four).",
+            show_default=False,
+        ),
+    ] = None,
+    pattern: Annotated[
+        str, typer.Option("--id", metavar="PATTERN", help="Id pattern; '*' is a wildcard.")
+    ] = "*",
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", metavar="K=V", help="Only promises with this tag; repeatable."),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            max=10000,
+            metavar="N",
+            help="Promises deleted per request, 1 to 10000 (default: the server's "
+            "retention batch size).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print how many would go, and some of their ids."),
+    ] = False,
+    yes: YesOption = False,
+) -> None:
+    """Delete completed promises older than a cutoff, with their tasks (destructive)."""
+    older_than_ms = _duration(older_than, "--older-than")
+    states: tuple[PurgeState, ...] | None = None
+    if state:
+        names = dict.fromkeys(choice.value.upper() for choice in state)
+        states = tuple(cast("PurgeState", name) for name in names)
+    query = PurgeQuery(states, pattern, key_values(tag, "--tag"), batch_size)
+    printer = options.printer()
+    if dry_run:
+        with options.client() as client:
+            dry = _purge_dry_run(client, older_than_ms, query)
+        _show_dry_run(options, dry)
+        return
+    if not yes and not stdin_is_terminal():
+        raise ConfirmationRequired("confirmation required: pass --yes to run without a terminal")
+    with options.client() as client:
+        before: int | None = None
+        if not yes:
+            dry = _purge_dry_run(client, older_than_ms, query)
+            before = dry["before"]
+            if dry["count"] == 0:
+                _show_purged(options, PurgeTotals(before=before))
+                return
+            promises = _count(dry["count"], "promise")
+            confirm_destructive(f"Purge {promises} {_completed_before(before)}?", yes)
+        totals = _run_purge(
+            client, printer, query, older_than_ms if before is None else None, before
+        )
+    _show_purged(options, totals)
+
+
+def _purge_dry_run(client: ResonateClient, older_than_ms: int, query: PurgeQuery) -> JsonObject:
+    from resonate.client import purge_dry_run
+
+    response = client.purge_promises(
+        older_than=older_than_ms,
+        states=query.states,
+        id=query.id,
+        tags=query.tags,
+        limit=query.limit,
+        dry_run=True,
+    )
+    return purge_dry_run(response.body)
+
+
+def _run_purge(
+    client: ResonateClient,
+    printer: Printer,
+    query: PurgeQuery,
+    older_than: int | None,
+    before: int | None,
+) -> PurgeTotals:
+    """Every batch; a progress line on stderr about every PURGE_PROGRESS_SECONDS. Ctrl-C ends
+    it with what was purged so far; a failure after some batches notes what they purged."""
+    from resonate.client import ResonateClientError
+
+    totals = PurgeTotals(before=before)
+    last_progress = time.monotonic()
+    batches = client.iter_purge(
+        older_than=older_than,
+        before=before,
+        states=query.states,
+        id=query.id,
+        tags=query.tags,
+        limit=query.limit,
+    )
+    in_flight = True
+    try:
+        for batch in batches:
+            in_flight = False
+            totals.promises += batch["promises"]
+            totals.tasks += batch["tasks"]
+            totals.before = batch["before"]
+            now = time.monotonic()
+            if batch["more"] and now - last_progress >= PURGE_PROGRESS_SECONDS:
+                last_progress = now
+                printer.note(f"purged {totals.text()}...")
+            in_flight = True
+    except KeyboardInterrupt:
+        maybe = "; the batch under way may have been purged too" if in_flight else ""
+        raise PurgeInterrupted(f"interrupted after purging {totals.text()}{maybe}") from None
+    except ResonateClientError:
+        if totals.promises or totals.tasks:
+            printer.note(f"purged {totals.text()} before the error")
+        raise
+    return totals
+
+
+def _show_dry_run(options: GlobalOptions, dry: JsonObject) -> None:
+    sample = [str(promise_id) for promise_id in dry["sample"]]
+    document = {"count": dry["count"], "sample": sample, "before": dry["before"]}
+    printer = options.printer()
+    if options.output is OutputFormat.id:
+        for promise_id in sample:
+            write_line(promise_id)
+        return
+    lines = [f"would purge {_count(dry['count'], 'promise')} {_completed_before(dry['before'])}"]
+    lines.extend(f"  {promise_id}" for promise_id in sample)
+    if len(sample) < dry["count"]:
+        lines.append("  ...")
+    printer.show_document(document, "\n".join(lines))
+
+
+def _show_purged(options: GlobalOptions, totals: PurgeTotals) -> None:
+    before = totals.before if totals.before is not None else now_ms()
+    document = {"promises": totals.promises, "tasks": totals.tasks, "before": before}
+    text = f"purged {totals.text()} {_completed_before(before)}"
+    options.printer().show_document(document, text)

@@ -30,6 +30,8 @@ class Kind(enum.Enum):
     ENUM = "enum"  # case-insensitive string, normalised to upper case
     OBJECT = "object"
     RECV = "recv"  # a non-empty logical recv string, or {"type": non-empty string, "data": any}
+    BOOL = "bool"  # true or false, nothing else
+    ENUM_LIST = "enum_list"  # a list of ENUM strings, normalised to upper case
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,7 @@ class Field:
     description: str = ""
     choices: tuple[str, ...] = ()
     minimum: int | None = None
+    maximum: int | None = None
     fields: tuple[Field, ...] = ()  # for OBJECT
     aliases: tuple[str, ...] = ()  # accepted alternative keys (D15 exception)
 
@@ -128,6 +131,15 @@ def check_value(name: str, value: Any) -> Value:
     return Value(headers or None, data)
 
 
+def check_enum(spec: Field, name: str, value: Any) -> str:
+    """One of ``spec.choices``, any case, in upper case."""
+    text = check_string(name, value)
+    if text.lower() not in spec.choices:
+        allowed = ", ".join(spec.choices)
+        raise invalid(name, f"The field {name} must be one of {allowed}.")
+    return text.upper()
+
+
 def _check_field(spec: Field, name: str, value: Any) -> Any:
     """``value`` checked against ``spec``; ``name`` is the field's full path for messages."""
     match spec.kind:
@@ -139,17 +151,23 @@ def _check_field(spec: Field, name: str, value: Any) -> Any:
             number = check_int64(name, value)
             if spec.minimum is not None and number < spec.minimum:
                 raise invalid(name, f"The field {name} must be >= {spec.minimum}.")
+            if spec.maximum is not None and number > spec.maximum:
+                raise invalid(name, f"The field {name} must be <= {spec.maximum}.")
             return number
         case Kind.VALUE:
             return check_value(name, value)
         case Kind.TAGS:
             return check_string_map(name, value)
         case Kind.ENUM:
-            text = check_string(name, value)
-            if text.lower() not in spec.choices:
-                allowed = ", ".join(spec.choices)
-                raise invalid(name, f"The field {name} must be one of {allowed}.")
-            return text.upper()
+            return check_enum(spec, name, value)
+        case Kind.ENUM_LIST:
+            if not isinstance(value, list):
+                raise invalid(name, f"The field {name} must be a list.")
+            return tuple(check_enum(spec, name, item) for item in value)
+        case Kind.BOOL:
+            if not isinstance(value, bool):
+                raise invalid(name, f"The field {name} must be true or false.")
+            return value
         case Kind.OBJECT:
             if not isinstance(value, dict):
                 raise invalid(name, f"The field {name} must be an object.")
@@ -209,6 +227,8 @@ def field_to_openapi(spec: Field) -> dict[str, Any]:
             out = {"type": "integer", "format": "int64"}
             if spec.minimum is not None:
                 out["minimum"] = spec.minimum
+            if spec.maximum is not None:
+                out["maximum"] = spec.maximum
         case Kind.VALUE:
             out = dict(VALUE_SCHEMA)
         case Kind.TAGS:
@@ -216,6 +236,12 @@ def field_to_openapi(spec: Field) -> dict[str, Any]:
         case Kind.ENUM:
             choices = [c.upper() for c in spec.choices]
             out = {"type": "string", "enum": choices + [c.lower() for c in spec.choices]}
+        case Kind.ENUM_LIST:
+            choices = [c.upper() for c in spec.choices]
+            items = {"type": "string", "enum": choices + [c.lower() for c in spec.choices]}
+            out = {"type": "array", "items": items}
+        case Kind.BOOL:
+            out = {"type": "boolean"}
         case Kind.OBJECT:
             out = fields_to_openapi(spec.fields)
         case Kind.RECV:

@@ -15,6 +15,7 @@ from aiohttp import web
 from resonate import __version__
 from resonate.core.clock import Clock, DebugClock, SystemClock
 from resonate.core.routing import Router, Sender
+from resonate.server import retention
 from resonate.server.config import Config, ConfigError
 from resonate.server.config.values import format_address
 from resonate.server.delivery.base import Plugin
@@ -115,7 +116,7 @@ class Server:
         self.lock_timeout_loop: LockTimeoutLoop | None = None
         self.schedule_loop: ScheduleLoop | None = None
         self.delivery_2026_loop: Delivery2026Loop | None = None
-        self.retention_loop: RetentionLoop | None = None  # only when system.retention is set
+        self.retention_loop: RetentionLoop | None = None
         self.poll: PollHub | None = None
         self.poll_2026: PollHub | None = None
         self.push: HttpPush | None = None
@@ -198,6 +199,7 @@ class Server:
             store=store,
             clock=self.clock,
             promise_batch_size=config["system.promiseBatchSize"],
+            purge_batch_size=config["system.retention.batchSize"],
             basic_auth=dict(config["api.http.auth"]),
             jwt=jwt_verifier,
             router=Router(config["aio.router.sources"]),
@@ -252,14 +254,19 @@ class Server:
             max_iterations=config["system.scheduleMaxIterations"],
             **loop_options,
         )
-        if config["system.retention.promises"] > 0:
-            self.retention_loop = RetentionLoop(
-                store,
-                self.clock,
-                retention_ms=config["system.retention.promises"],
-                batch_size=config["system.retention.batchSize"],
-                **loop_options,
-            )
+        # Always there: with no retention set it only measures the oldest completed records'
+        # age (a gauge), once a minute.
+        self.retention_loop = RetentionLoop(
+            store,
+            self.clock,
+            promises=retention.promise_retention(config["system.retention.promises"]),
+            tasks_ms=config["system.retention.tasks"],
+            batch_size=config["system.retention.batchSize"],
+            **loop_options,
+        )
+        self.context.loops = self.loops
+        self.context.metrics = self.metrics
+        self.context.sender = self.enqueue_loop.sender
         if self.debug_clock is not None:
             self.context.debug = Debug(self.debug_clock, self.loops)
         drain_seconds = self.config["api.http.timeout"] / 1000

@@ -16,15 +16,16 @@ from typing import Any
 
 from resonate.core.clock import Clock
 from resonate.core.errors import describe
+from resonate.core.promise import PromiseState
 from resonate.core.routing import Router, Sender
 from resonate.core.task2026 import HttpAddress, PollAddress, parse_address
-from resonate.server import locks, promises, schedules, tasks, tasks2026
+from resonate.server import locks, promises, retention, schedules, tasks, tasks2026
 from resonate.server.delivery.base import Plugin
 from resonate.server.delivery.poll import PollHub
 from resonate.server.delivery.push import HttpPush
 from resonate.server.envelope.promises import promise_record
 from resonate.server.metrics import Metrics
-from resonate.store.base import Purged, Store, Transaction
+from resonate.store.base import Purged, PurgeQuery, Store
 
 log = logging.getLogger("resonate.loops")
 
@@ -57,6 +58,10 @@ class Loop(ABC):
         self._stopping = False
         self.paused = False  # debug mode (debug.start): no passes until resumed
         self._pass_lock = asyncio.Lock()
+        # GET /doctor: the clock at the end of the last pass that raised nothing (None before
+        # the first), and the error of the last pass that failed (cleared by a success).
+        self.last_success_at: int | None = None
+        self.last_error: str | None = None
 
     @abstractmethod
     async def run_batch(self) -> int:
@@ -74,8 +79,9 @@ class Loop(ABC):
                     total += count
                     if count == 0 or (count < self.batch_size and not self.continue_while_any):
                         break
-            except Exception:
+            except Exception as error:
                 status = "error"
+                self.last_error = describe(error)
                 raise
             finally:
                 if self.metrics is not None:
@@ -83,10 +89,17 @@ class Loop(ABC):
                     self.metrics.background_duration.labels(self.name).observe(
                         time.perf_counter() - started
                     )
+            self.last_success_at = self.clock.now_ms()
+            self.last_error = None
             return total
 
     async def seconds_until_next_pass(self) -> float:
         return self.signal_timeout
+
+    @property
+    def idle_tick_ms(self) -> int:
+        """The longest a healthy loop waits between passes (before its random stretch)."""
+        return round(self.signal_timeout * 1000)
 
     def wake(self) -> None:
         self._wake.set()
@@ -198,36 +211,81 @@ class LockTimeoutLoop(Loop):
 
 
 class RetentionLoop(Loop):
-    """Deletes completed promises older than ``system.retention.promises`` that nothing refers
-    to any more, with their tasks, at most one batch per transaction (docs/operations.md,
-    "Retention"). Off (never constructed) when the retention is 0."""
+    """Deletes completed promises older than their state's ``system.retention.promises`` that
+    nothing refers to any more, with their tasks, and COMPLETED and TIMEDOUT REST tasks older
+    than ``system.retention.tasks``, at most one batch per transaction (docs/operations.md,
+    "Retention"). Each pass also measures the age of the oldest completed promise and task
+    (a gauge): the server runs the loop for that alone when no retention is set."""
 
     name = "retention"
+    # A pass runs promise batches and task batches side by side, each kind until one of its
+    # batches comes back short; the pass ends with the first batch that has nothing left to do.
+    continue_while_any = True
 
-    def __init__(self, store: Store, clock: Clock, *, retention_ms: int, **options: Any) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        promises: Mapping[PromiseState, int] | None = None,
+        tasks_ms: int = 0,
+        **options: Any,
+    ) -> None:
         super().__init__(store, clock, **options)
-        self.retention_ms = retention_ms
+        self.promise_retention = {s: ms for s, ms in (promises or {}).items() if ms > 0}
+        self.task_retention_ms = max(tasks_ms, 0)
+        self._promises_left = bool(self.promise_retention)
+        self._tasks_left = self.task_retention_ms > 0
+
+    def promise_query(self, now: int) -> PurgeQuery:
+        """What the retention deletes at ``now``: each state past its own cutoff."""
+        return PurgeQuery({state: now - ms for state, ms in self.promise_retention.items()})
+
+    async def run_once(self) -> int:
+        self._promises_left = bool(self.promise_retention)
+        self._tasks_left = self.task_retention_ms > 0
+        deleted = await super().run_once()
+        await self.measure()
+        return deleted
 
     async def run_batch(self) -> int:
-        if self.retention_ms <= 0:
-            return 0
-        before = self.clock.now_ms() - self.retention_ms
-        purged = await self.store.run(partial(_purge, before=before, limit=self.batch_size))
-        if self.metrics is not None:
-            if purged.promises:
-                self.metrics.retention_purged.labels("promises").inc(purged.promises)
-            if purged.tasks:
-                self.metrics.retention_purged.labels("tasks").inc(purged.tasks)
-        return purged.promises
+        now, limit = self.clock.now_ms(), self.batch_size
+        deleted = 0
+        if self._promises_left:
+            purged = await self.store.run(
+                partial(retention.purge_promises, query=self.promise_query(now), limit=limit)
+            )
+            self._promises_left = purged.promises >= limit
+            retention.count_purged(self.metrics, purged)
+            deleted += purged.promises
+        if self._tasks_left:
+            tasks = await self.store.run(
+                partial(retention.purge_tasks, before=now - self.task_retention_ms, limit=limit)
+            )
+            self._tasks_left = tasks >= limit
+            retention.count_purged(self.metrics, Purged(tasks=tasks))
+            deleted += tasks
+        return deleted
+
+    async def measure(self) -> None:
+        """Set ``retention_oldest_completed_age_seconds``: how long ago the oldest completed
+        promise and task completed (0 when there is none), off the writer."""
+        if self.metrics is None:
+            return
+        promise, task = await self.store.read(retention.oldest_completed)
+        now = self.clock.now_ms()
+        for kind, oldest in (("promises", promise), ("tasks", task)):
+            age = 0.0 if oldest is None else max(now - oldest, 0) / 1000
+            self.metrics.retention_oldest_age.labels(kind).set(age)
 
     async def seconds_until_next_pass(self) -> float:
-        # Promises age into the cutoff continuously, but nothing is lost by letting them wait a
+        # Records age into the cutoff continuously, but nothing is lost by letting them wait a
         # minute: an idle pass is not worth making every tick.
         return max(self.signal_timeout, RETENTION_IDLE_SECONDS)
 
-
-async def _purge(tx: Transaction, *, before: int, limit: int) -> Purged:
-    return await tx.purge_promises(before, limit)
+    @property
+    def idle_tick_ms(self) -> int:  # GET /doctor: stalled after two missed ticks
+        return round(max(self.signal_timeout, RETENTION_IDLE_SECONDS) * 1000)
 
 
 class EnqueueLoop(Loop):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,6 +32,8 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# GET /doctor's store latency: the p99 of the durations of the last this many store batches.
+RECENT_BATCHES = 1000
 
 
 class LoopHistogram:
@@ -147,6 +150,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.store_kind = store_kind
         self._children: dict[tuple[Any, ...], Any] = {}
+        self.recent_batch_seconds: deque[float] = deque(maxlen=RECENT_BATCHES)
         registry = self.registry
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
@@ -170,12 +174,21 @@ class Metrics:
         self.locks_held = Gauge("locks_held", "Locks currently held", registry=registry)
         self.retention_purged = Counter(
             "retention_purged",
-            "Rows deleted by the retention loop, by kind (promises, tasks)",
+            "Rows deleted by the retention loop and POST /promises/purge, by kind "
+            "(promises, tasks)",
             ["kind"],
             registry=registry,
         )
-        for kind in ("promises", "tasks"):  # both series from the start, at 0
+        self.retention_oldest_age = Gauge(
+            "retention_oldest_completed_age_seconds",
+            "How long ago the oldest completed promise (any final state) and the oldest "
+            "completed or timed-out task completed, by kind (promises, tasks); 0 when none",
+            ["kind"],
+            registry=registry,
+        )
+        for kind in ("promises", "tasks"):  # both series of each from the start, at 0
             self.retention_purged.labels(kind)
+            self.retention_oldest_age.labels(kind)
         self.schedules = Counter(
             "schedules", "Schedules created and deleted", ["state"], registry=registry
         )
@@ -269,6 +282,16 @@ class Metrics:
         self.child(self.store_batch, self.store_kind).observe(operations)
         self.child(self.store_duration, self.store_kind).observe(seconds)
         self.child(self.store_transactions, self.store_kind, status).inc()
+        self.recent_batch_seconds.append(seconds)
+
+    def recent_batch_p99_ms(self) -> float | None:
+        """The 99th percentile of the last ``RECENT_BATCHES`` batch durations, ms (nearest
+        rank); None before the first batch."""
+        durations = sorted(self.recent_batch_seconds)
+        if not durations:
+            return None
+        rank = max(1, math.ceil(len(durations) * 0.99))
+        return round(durations[rank - 1] * 1000, 3)
 
     def observe_events(self, events: Sequence[Event]) -> None:
         for event in events:

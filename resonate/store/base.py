@@ -12,7 +12,7 @@ synchronously inside its writer thread, where nothing else may suspend.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -66,6 +66,41 @@ class Purged:
 
     promises: int = 0
     tasks: int = 0
+
+
+# The states a purge may delete: every final one, never PENDING.
+FINAL_STATES: tuple[PromiseState, ...] = tuple(s for s in PromiseState if s.is_completed)
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeQuery:
+    """Which completed promises a purge may delete (the retention loop and
+    ``POST /promises/purge`` alike): those in a state of ``cutoffs`` completed at or before
+    that state's cutoff (ms), whose id matches the ``*`` pattern ``id`` and which hold every
+    tag of ``tags``. A state absent from ``cutoffs`` is never purged; the keep rules of
+    ``Transaction.purge_promises`` apply on top."""
+
+    cutoffs: Mapping[PromiseState, int]
+    id: str = "*"
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if PromiseState.PENDING in self.cutoffs:
+            raise ValueError("a pending promise is never purged")
+
+    def by_cutoff(self) -> list[tuple[int, tuple[PromiseState, ...]]]:
+        """The states grouped by cutoff, earliest cutoff first: one SQL condition per group
+        (usually one group: the same cutoff for every state)."""
+        groups: dict[int, list[PromiseState]] = {}
+        for state, cutoff in sorted(self.cutoffs.items()):
+            groups.setdefault(cutoff, []).append(state)
+        return [(cutoff, tuple(states)) for cutoff, states in sorted(groups.items())]
+
+    @property
+    def all_states(self) -> bool:
+        """Every completed state, at one cutoff: then no condition on the state is needed
+        beyond "completed"."""
+        return set(self.cutoffs) == set(FINAL_STATES) and len(set(self.cutoffs.values())) == 1
 
 
 class Transaction(Protocol):
@@ -220,12 +255,27 @@ class Transaction(Protocol):
 
     async def count_locks(self) -> int: ...
 
-    async def purge_promises(self, before: int, limit: int) -> Purged:
-        """Retention: delete at most ``limit`` promises completed at or before ``before``
-        (oldest first) that nothing refers to any more: not pending, no INIT/ENQUEUED/CLAIMED
-        task rooted at them, no callback or subscription, no 2026 awaiter, listener, queued
-        unblock or unfulfilled 2026 task. Their tasks, their 2026 task and the 2026 callbacks
-        they registered as awaiter go with them."""
+    async def purge_promises(self, query: PurgeQuery, limit: int) -> Purged:
+        """Retention and purge: delete at most ``limit`` promises the query selects (oldest
+        completion first) that nothing refers to any more: not pending, no INIT/ENQUEUED/
+        CLAIMED task rooted at them, no callback or subscription on them, no callback whose
+        task will resume them, no 2026 awaiter, listener, queued unblock or unfulfilled 2026
+        task, no pending root, origin or parent. Their tasks, their 2026 task and the 2026
+        callbacks they registered as awaiter go with them."""
+
+    async def count_purgeable(self, query: PurgeQuery, sample: int) -> tuple[int, list[str]]:
+        """A purge's dry run: how many promises ``purge_promises`` would delete now, over all
+        its batches (the same conditions and keep rules), and the ids of the first ``sample``
+        of them in the order it would take them."""
+
+    async def purge_tasks(self, before: int, limit: int) -> int:
+        """Retention of REST tasks: delete at most ``limit`` COMPLETED or TIMEDOUT tasks
+        completed at or before ``before``, oldest first; how many were deleted."""
+
+    async def oldest_completed(self) -> tuple[int | None, int | None]:
+        """The completion time of the oldest completed promise and of the oldest completed
+        (COMPLETED or TIMEDOUT) REST task, None where there is none: each one probe of its
+        partial index."""
 
     async def get_schedule(self, schedule_id: str) -> Schedule | None: ...
 
@@ -268,6 +318,9 @@ class Transaction(Protocol):
     async def reissued_tasks(self, min_counter: int, limit: int) -> list[Task]:
         """INIT, ENQUEUED or CLAIMED tasks with ``counter >= min_counter``, highest counter
         first, then by id."""
+
+    async def waiting_tasks(self, limit: int) -> list[Task]:
+        """INIT tasks (waiting to be sent), soonest due first (``expires_at`` then sort id)."""
 
     async def overdue_schedules(self, now: int, limit: int) -> list[Schedule]:
         """Schedules with ``next_run_time < now``, by next run time then id. Unlike

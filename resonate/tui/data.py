@@ -18,6 +18,7 @@ from resonate import calltree
 from resonate.calltree import Node, Search
 from resonate.client import (
     ApiError,
+    ApiRequest,
     AsyncResonateClient,
     CompletionState,
     Credentials,
@@ -37,9 +38,15 @@ DEFAULT_METRICS_PORT = 9090
 REQUEST_TIMEOUT_SECONDS = 5.0
 PAGE_SIZE = 50
 MAX_PAGE = 100  # the API's largest `limit`
-# Where the stuck panel draws its lines (sent to `GET /stuck`).
+# Where the stuck panel draws its lines (sent to `GET /stuck`, for servers without `/doctor`).
 LEASE_WARNING_MS = 10_000
 REISSUE_WARNING_COUNTER = 3
+# The most findings of each check asked of `GET /doctor` (the server's default; `/stuck`'s too).
+DOCTOR_LIMIT = 20
+# After a server answered 404 for `GET /doctor` (older than the route), `/stuck` is read
+# instead; `/doctor` is asked again after this long, or as soon as the server's version changes.
+DOCTOR_RETRY_SECONDS = 300.0
+SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 
 
 class DataError(Exception):
@@ -143,6 +150,84 @@ class Stuck:
 
 
 @dataclass(frozen=True, slots=True)
+class Finding:
+    """One finding of `GET /doctor`: what is wrong with which subject, and what to do."""
+
+    check: str  # dotted: promise.overdue, task.reissued, group.no_connections, ...
+    severity: str  # error | warning | info
+    kind: str  # promise | task | schedule | lock | group | loop | store
+    id: str | None  # the subject (a promise id, a group name, ...), None for the store
+    message: str
+    action: str
+    document: JsonObject = field(default_factory=dict, compare=False)  # as the server sent it
+
+    @classmethod
+    def from_json(cls, item: JsonObject) -> Finding:
+        subject = item.get("id")
+        return cls(
+            check=str(item.get("check") or "?"),
+            severity=str(item.get("severity") or "warning"),
+            kind=str(item.get("kind") or ""),
+            id=None if subject is None else str(subject),
+            message=str(item.get("message") or ""),
+            action=str(item.get("action") or ""),
+            document=dict(item),
+        )
+
+    @property
+    def rank(self) -> int:
+        """0 for errors, 1 for warnings (and severities this dashboard does not know), 2 info."""
+        return SEVERITY_RANK.get(self.severity, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupHealth:
+    """A worker (poll) group: its open connections and the tasks waiting for one."""
+
+    group: str
+    connections: int
+    undelivered: int
+
+
+@dataclass(frozen=True, slots=True)
+class Doctor:
+    """The answer of `GET /doctor`: findings, worst first, and the facts they come from."""
+
+    time: int  # the server's clock, ms
+    ok: bool  # no warning and no error
+    findings: list[Finding]
+    groups: list[GroupHealth]
+    loops: list[JsonObject]  # {"name", "lastSuccessAt", "ok", "lastError"}
+    store: JsonObject  # {"kind", "batchP99Ms", "diskFreeBytes", "migrationsPending"}
+
+    @classmethod
+    def from_json(cls, body: JsonObject) -> Doctor:
+        findings = [Finding.from_json(f) for f in body.get("findings") or [] if isinstance(f, dict)]
+        findings.sort(key=lambda finding: finding.rank)  # stable: the server's order within
+        groups = [
+            GroupHealth(
+                str(g.get("group", "")),
+                int(g.get("connections") or 0),
+                int(g.get("undelivered") or 0),
+            )
+            for g in body.get("groups") or []
+            if isinstance(g, dict)
+        ]
+        ok = body.get("ok")
+        return cls(
+            time=int(body.get("time") or 0),
+            ok=bool(ok) if ok is not None else all(f.rank > 1 for f in findings),
+            findings=findings,
+            groups=groups,
+            loops=[loop for loop in body.get("loops") or [] if isinstance(loop, dict)],
+            store=dict(body.get("store") or {}),
+        )
+
+    def count(self, severity: str) -> int:
+        return sum(1 for finding in self.findings if finding.severity == severity)
+
+
+@dataclass(frozen=True, slots=True)
 class PromiseDetail:
     promise: JsonObject
     # the REST tasks of its root, then the 2026 task of the promise itself (if it has one)
@@ -167,6 +252,8 @@ class DataSource:
         self._client = AsyncResonateClient(server_url, credentials=credentials, timeout=timeout)
         self._metrics = httpx.AsyncClient(timeout=httpx.Timeout(timeout))
         self._monotonic = monotonic
+        self._doctor_missing_until = 0.0  # monotonic s: until then, /stuck instead of /doctor
+        self._server_version: str | None = None
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -183,10 +270,15 @@ class DataSource:
     async def status(self) -> ServerStatus:
         ready, detail = await self._readiness()
         stats = await self._call(self._client.get_stats())
+        version = str(stats.get("version", ""))
+        if self._server_version is not None and version != self._server_version:
+            # Another server (an upgrade, a failover) may have `/doctor`: ask it again.
+            self._doctor_missing_until = 0.0
+        self._server_version = version
         return ServerStatus(
             ready=ready,
             ready_detail=detail,
-            version=str(stats.get("version", "")),
+            version=version,
             store=str(stats.get("store", "")),
             started_at=int(stats.get("startedAt") or 0),
             server_time=int(stats.get("time") or 0),
@@ -216,6 +308,27 @@ class DataSource:
             return parse_scrape(answer.text, self._monotonic())
         except (httpx.HTTPError, ValueError) as error:
             raise DataError(f"metrics unavailable at {self.metrics_url}: {error}") from error
+
+    async def health(self) -> Doctor | Stuck:
+        """What the Stuck panel shows: `GET /doctor`, or `GET /stuck` from a server older than
+        the doctor (it answers 404). One request per refresh, as before the doctor; two on the
+        refresh that meets the 404, and on each later try of `/doctor` (after
+        `DOCTOR_RETRY_SECONDS`, or once `status()` has seen another server version)."""
+        if self._monotonic() >= self._doctor_missing_until:
+            try:
+                return await self.doctor()
+            except DataError as error:
+                if error.status != 404:
+                    raise
+                self._doctor_missing_until = self._monotonic() + DOCTOR_RETRY_SECONDS
+        return await self.stuck()
+
+    async def doctor(self) -> Doctor:
+        request = ApiRequest("GET", "/doctor", params=(("limit", str(DOCTOR_LIMIT)),))
+        body = await self._call(self._client.send(request))
+        if not isinstance(body, dict):
+            raise DataError("GET /doctor: the answer is not a JSON object")
+        return Doctor.from_json(body)
 
     async def stuck(self) -> Stuck:
         body = await self._call(

@@ -61,8 +61,7 @@ from resonate.server.grpc.gen import (
 )
 from resonate.server.grpc.status import ERROR_CODE_KEY
 from resonate.server.http.protocol import error_body
-from tests.support import pg
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, live_server
 
 T = TypeVar("T")
 INT32 = (-(2**31), 2**31 - 1)
@@ -852,14 +851,7 @@ async def grpc_live(
 ) -> AsyncIterator[GrpcLiveServer]:
     """tests/conftest.py's ``live`` over gRPC: a GrpcLiveServer on the store (a fresh schema
     for PostgreSQL), its clock at ``clock_ms`` when given."""
-    dsn = await pg.create_schema() if store_kind == "postgres" else None
-    server = GrpcLiveServer(tmp_path / "live.db", *(pg.store_args(dsn) if dsn else ()), *extra_args)
-    if clock_ms is not None:
-        server.clock.set(clock_ms)
-    await server.start()
-    try:
+    async with live_server(
+        tmp_path, store_kind, *extra_args, kind=GrpcLiveServer, clock_ms=clock_ms
+    ) as server:
         yield server
-    finally:
-        await server.stop()
-        if dsn:
-            await pg.drop_schema(dsn)

@@ -178,6 +178,10 @@ SAMPLE_TEXT: dict[OptionType, tuple[str, Any]] = {
     OptionType.STRING_LIST: ("a,b", ("a", "b")),
     OptionType.STRING_MAP: ("u=p", {"u": "p"}),
     OptionType.QUERY: ("sslmode=require", {"sslmode": "require"}),
+    OptionType.RETENTION: (
+        "resolved=1h,rejected=2h",
+        {"resolved": 3_600_000, "rejected": 7_200_000},
+    ),
 }
 SAMPLE_ENUM = {
     "logLevel": ("debug", "debug"),
@@ -285,6 +289,7 @@ DEFAULTS = [
     ("system.scheduleMaxIterations", 1000),
     ("system.scheduleMaxCatchUp", 100),
     ("system.retention.promises", 0),
+    ("system.retention.tasks", 0),
     ("system.retention.batchSize", 500),
     ("system.taskBatchSize", 100),
     ("system.taskMaxIterations", 1000),

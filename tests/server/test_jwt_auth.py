@@ -310,6 +310,7 @@ def test_a_prefix_token_is_forbidden_outside_its_prefix(api, uid):
         ("lock search without a pattern", "GET", "/locks", None),
         ("counts of every prefix", "GET", "/stats", None),
         ("stuck items of every prefix", "GET", "/stuck", None),
+        ("doctor of every prefix", "GET", "/doctor", None),
     ]
     for rule, method, path, body in cases:
         assert_forbidden(api.request(method, path, json=body, headers=headers), rule)

@@ -4,15 +4,21 @@ still refers to them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
+from resonate.core.promise import PromiseState
 from resonate.core.task import Task, TaskState
 from resonate.core.task2026 import Task2026, Task2026State
-from resonate.server.config import resolve_config
+from resonate.server.config import ConfigError, resolve_config
+from resonate.server.config.convert import to_display
+from resonate.server.config.options import OPTIONS_BY_KEY
 from resonate.server.loops import RetentionLoop
+from resonate.server.retention import promise_retention
+from resonate.store.base import FINAL_STATES
 from tests.support.live import START_MS, LiveServer
 
 DAY = 86_400_000
@@ -38,11 +44,18 @@ async def completed(live, *pids: str) -> None:
         await resolve(live, pid)
 
 
-def retention(live, *, retention_ms: int = DAY, batch_size: int = 500) -> RetentionLoop:
+def retention(
+    live,
+    *,
+    retention_ms: int | dict[str, int] = DAY,
+    tasks_ms: int = 0,
+    batch_size: int = 500,
+) -> RetentionLoop:
     return RetentionLoop(
         live.server.store,
         live.clock,
-        retention_ms=retention_ms,
+        promises=promise_retention(retention_ms),
+        tasks_ms=tasks_ms,
         batch_size=batch_size,
         metrics=live.server.metrics,
     )
@@ -230,8 +243,10 @@ async def test_a_promise_a_callback_will_resume_is_kept(live):
 async def test_retention_off_by_default_deletes_nothing(live):
     await completed(live, "a", "b")
     live.clock.advance(10_000 * DAY)
-    assert live.server.retention_loop is None  # the default: keep forever
-    assert live.server.retention_loop not in live.server.loops
+    loop = live.server.retention_loop
+    assert loop is not None and loop in live.server.loops  # there to measure, not to delete
+    assert (loop.promise_retention, loop.task_retention_ms) == ({}, 0)  # the default
+    assert await loop.run_once() == 0
     assert await retention(live, retention_ms=0).run_once() == 0
     assert await promise_ids(live) == {"a", "b"}
 
@@ -249,7 +264,8 @@ async def test_the_server_runs_the_loop_when_configured(tmp_path: Path):
         loop = server.server.retention_loop
         assert loop is not None
         assert loop in server.server.loops
-        assert (loop.retention_ms, loop.batch_size) == (DAY, 2)
+        assert loop.promise_retention == dict.fromkeys(FINAL_STATES, DAY)
+        assert loop.batch_size == 2
         await completed(server, "x", "y", "z")
         server.clock.advance(DAY)
         assert await loop.run_batch() == 2
@@ -293,3 +309,237 @@ def test_config_flag_env_and_file(tmp_path: Path):
 def test_config_rejects_a_zero_batch(tmp_path: Path):
     with pytest.raises(Exception, match="batch"):
         _resolve(tmp_path, ["--system-retention-batch-size", "0"])
+
+
+# ---- per-state retention ------------------------------------------------------------------------
+
+
+async def test_each_final_state_has_its_own_cutoff(live):
+    for state in ("RESOLVED", "REJECTED", "REJECTED_CANCELED"):
+        await create(live, state.lower())
+        response = await live.client.patch(f"/promises/{state.lower()}", json={"state": state})
+        assert response.status_code == 201, response.text
+    await create(live, "timedout", timeout=START_MS + 1)
+    live.clock.advance(1)
+    assert await live.time_out_promises() == 1
+    loop = retention(live, retention_ms={"resolved": DAY, "rejected": 3 * DAY})
+    assert loop.promise_retention == {
+        PromiseState.RESOLVED: DAY,
+        PromiseState.REJECTED: 3 * DAY,
+    }  # rejected_canceled and rejected_timedout: not named, kept forever
+
+    live.clock.advance(2 * DAY)
+    assert await loop.run_once() == 1
+    assert await promise_ids(live) == {"rejected", "rejected_canceled", "timedout"}
+    live.clock.advance(2 * DAY)
+    assert await loop.run_once() == 1
+    live.clock.advance(1000 * DAY)
+    assert await loop.run_once() == 0
+    assert await promise_ids(live) == {"rejected_canceled", "timedout"}
+
+
+async def test_one_duration_covers_every_final_state(live):
+    loop = retention(live, retention_ms=DAY)
+    assert loop.promise_retention == dict.fromkeys(FINAL_STATES, DAY)
+    assert retention(live, retention_ms={"resolved": 0}).promise_retention == {}
+
+
+# ---- retention of tasks -------------------------------------------------------------------------
+
+
+async def insert_tasks(live, *tasks: Task) -> None:
+    async def insert(tx):
+        for task in tasks:
+            assert await tx.insert_task(task)
+
+    await live.server.store.run(insert)
+
+
+def task(task_id: str, state: TaskState, completed_on: int | None = None) -> Task:
+    message = {"type": "resume", "root": "root", "leaf": "leaf"}
+    return Task(
+        task_id,
+        state,
+        "root",
+        RECV,
+        message,
+        FAR,
+        created_on=START_MS,
+        completed_on=completed_on,
+    )
+
+
+async def task_ids(live) -> set[str]:
+    rows = await live.server.store.run(lambda tx: tx.debug_rows("tasks"))
+    return {str(row[0]) for row in rows}
+
+
+async def test_completed_and_timed_out_tasks_go_after_their_retention(live):
+    """Independently of their root promise (pending here): a finished task is history no
+    request reads again. Live ones stay, whatever their age."""
+    await create(live, "root")
+    done = [task(f"done{n}", TaskState.COMPLETED, START_MS + n) for n in range(3)]
+    lapsed = [task(f"lapsed{n}", TaskState.TIMEDOUT, START_MS + 10 + n) for n in range(2)]
+    live_tasks = [task(f"live-{s.name}", s) for s in (TaskState.INIT, TaskState.ENQUEUED)]
+    claimed = replace(task("live-CLAIMED", TaskState.CLAIMED), process_id="p", expires_at=FAR)
+    await insert_tasks(live, *done, *lapsed, *live_tasks, claimed)
+    await insert_tasks(live, task("recent", TaskState.COMPLETED, START_MS + 2 * DAY))
+    loop = retention(live, retention_ms=0, tasks_ms=DAY, batch_size=2)
+    assert loop.promise_retention == {}
+
+    live.clock.advance(DAY + 100)
+    assert await loop.run_batch() == 2  # bounded: the two oldest
+    assert not {"done0", "done1"} & await task_ids(live)
+    assert await loop.run_once() == 3  # batches until one comes back short
+    assert await task_ids(live) == {"live-INIT", "live-ENQUEUED", "live-CLAIMED", "recent"}
+    assert purged(live, "tasks") == 5
+    assert purged(live, "promises") == 0
+    assert await promise_ids(live) == {"root"}
+    live.clock.advance(2 * DAY)
+    assert await loop.run_once() == 1
+    assert await task_ids(live) == {"live-INIT", "live-ENQUEUED", "live-CLAIMED"}
+
+
+async def test_promises_and_tasks_retention_in_one_pass(live):
+    await completed(live, "p1", "p2", "p3")
+    await insert_tasks(live, *(task(f"t{n}", TaskState.COMPLETED, START_MS) for n in range(5)))
+    live.clock.advance(DAY)
+    loop = retention(live, retention_ms=DAY, tasks_ms=DAY, batch_size=2)
+    assert await loop.run_once() == 8
+    assert await promise_ids(live) == set()
+    assert await task_ids(live) == set()
+    assert (purged(live, "promises"), purged(live, "tasks")) == (3, 5)
+
+
+# ---- the oldest completed record's age ----------------------------------------------------------
+
+
+def oldest_age(live, kind: str) -> float | None:
+    return live.server.metrics.registry.get_sample_value(
+        "retention_oldest_completed_age_seconds", {"kind": kind}
+    )
+
+
+async def test_the_oldest_completed_ages_are_measured_even_with_retention_off(live):
+    loop = live.server.retention_loop
+    assert loop is not None
+    assert (oldest_age(live, "promises"), oldest_age(live, "tasks")) == (0.0, 0.0)
+    await create(live, "pending")
+    await insert_tasks(live, task("init", TaskState.INIT))
+    assert await loop.run_once() == 0
+    assert (oldest_age(live, "promises"), oldest_age(live, "tasks")) == (0.0, 0.0)  # none yet
+
+    await completed(live, "first")
+    await insert_tasks(live, task("lapsed", TaskState.TIMEDOUT, START_MS - 5_000))
+    live.clock.advance(60_000)
+    await completed(live, "second")
+    await loop.run_once()
+    assert oldest_age(live, "promises") == 60.0
+    assert oldest_age(live, "tasks") == 65.0
+    live.clock.advance(DAY)
+    await loop.run_once()
+    assert oldest_age(live, "promises") == 60.0 + DAY / 1000
+    assert await promise_ids(live) == {"pending", "first", "second"}  # measured, not deleted
+
+    # With retention on, the age is measured after the pass: what is left.
+    purging = retention(live, retention_ms=DAY, tasks_ms=DAY)
+    assert await purging.run_once() == 3  # "first", "second" and the timed-out task
+    assert (oldest_age(live, "promises"), oldest_age(live, "tasks")) == (0.0, 0.0)
+
+
+# ---- configuration ------------------------------------------------------------------------------
+
+
+def test_per_state_config_by_flag_env_and_file(tmp_path: Path):
+    per_state = {"resolved": DAY, "rejected": 3 * DAY}
+    config = _resolve(tmp_path, ["--system-retention-promises", "resolved=24h,rejected=72h"])
+    assert config["system.retention.promises"] == per_state
+    config = _resolve(
+        tmp_path,
+        [
+            "--system-retention-promises",
+            "resolved=24h",
+            "--system-retention-promises",
+            "REJECTED=72h",
+        ],
+    )
+    assert config["system.retention.promises"] == per_state  # repeated flags add up
+    env = {"RESONATE_SYSTEM_RETENTION_PROMISES": "resolved=24h, rejected=72h"}
+    assert _resolve(tmp_path, env=env)["system.retention.promises"] == per_state
+    file = {"system": {"retention": {"promises": {"resolved": "24h", "rejected": "72h"}}}}
+    assert _resolve(tmp_path, file=file)["system.retention.promises"] == per_state
+    file = {"system": {"retention": {"promises": "24h", "tasks": "48h"}}}
+    config = _resolve(tmp_path, file=file)
+    assert (config["system.retention.promises"], config["system.retention.tasks"]) == (
+        DAY,
+        2 * DAY,
+    )
+    (tmp_path / "resonate.yml").unlink()
+    config = _resolve(tmp_path, ["--system-retention-tasks", "1h"])
+    assert (config["system.retention.tasks"], config["system.retention.promises"]) == (
+        3_600_000,
+        0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "file", "message"),
+    [
+        (["--system-retention-promises", "done=24h"], {}, None, "unknown state 'done'"),
+        (["--system-retention-promises", "pending=24h"], {}, None, "unknown state 'pending'"),
+        (["--system-retention-promises", "resolved=1x"], {}, None, "resolved: invalid duration"),
+        (["--system-retention-promises", "resolved"], {}, None, "invalid duration"),
+        (
+            ["--system-retention-promises", "resolved=1h,resolved=2h"],
+            {},
+            None,
+            "given twice",
+        ),
+        ([], {"RESONATE_SYSTEM_RETENTION_PROMISES": "rejected=7"}, None, "needs a unit"),
+        (
+            [],
+            {},
+            {"system": {"retention": {"promises": {"resolved": "24h", "later": "1h"}}}},
+            r"resonate.yml: system.retention.promises: unknown state 'later'",
+        ),
+        (
+            [],
+            {},
+            {"system": {"retention": {"promises": {"resolved": ["24h"]}}}},
+            "resolved: expected a duration",
+        ),
+        ([], {}, {"system": {"retention": {"promises": True}}}, "expected a duration"),
+        (["--system-retention-tasks", "resolved=1h"], {}, None, "invalid duration"),
+    ],
+)
+def test_config_errors_name_the_source_and_the_problem(tmp_path: Path, args, env, file, message):
+    with pytest.raises(ConfigError, match=message):
+        _resolve(tmp_path, args, env, file)
+
+
+def test_config_show_round_trips_a_per_state_map(tmp_path: Path):
+    option = OPTIONS_BY_KEY["system.retention.promises"]
+    per_state = {"resolved": DAY, "rejected_timedout": 90 * 60_000}
+    shown = to_display(option, per_state)
+    assert shown == {"resolved": "24h", "rejected_timedout": "1h30m"}
+    file = {"system": {"retention": {"promises": shown}}}
+    assert _resolve(tmp_path, file=file)["system.retention.promises"] == per_state
+    assert to_display(option, 0) == 0
+
+
+async def test_the_server_reads_a_per_state_map(tmp_path: Path):
+    server = LiveServer(
+        tmp_path / "r.db",
+        "--system-retention-promises",
+        "rejected_timedout=1h",
+        "--system-retention-tasks",
+        "2h",
+    )
+    await server.start()
+    try:
+        loop = server.server.retention_loop
+        assert loop is not None
+        assert loop.promise_retention == {PromiseState.REJECTED_TIMEDOUT: 3_600_000}
+        assert loop.task_retention_ms == 7_200_000
+    finally:
+        await server.stop()

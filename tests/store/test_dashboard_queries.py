@@ -38,6 +38,7 @@ PLANS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
         ("idx_tasks_state_expires_at|idx_tasks_active_counter",),
     ),
     "reissued_tasks": ((3, 20), ("idx_tasks_active_counter",)),
+    "waiting_tasks": ((20,), ("idx_tasks_state_expires_at",)),
     "overdue_schedules": ((NOW, 20), ("idx_schedules_next_run_time",)),
     "stale_locks": ((NOW, 20), ("idx_locks_lease_midpoint",)),
 }

@@ -50,9 +50,9 @@ from tests.support.servers import ServerProcess
 DSN = pg.DSN
 FAR = 2**62
 NOW = 1_700_000_000_000
-LATEST = 8  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function,
+LATEST = 9  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function,
 # 004_dashboard_indexes, 005_callbacks_by_promise_index, 006_protocol_2026,
-# 007_promise_tag_search, 008_retention_index
+# 007_promise_tag_search, 008_retention_index, 009_task_retention_index
 
 
 # ---- fixtures -----------------------------------------------------------------------------------
@@ -211,6 +211,7 @@ async def test_a_fresh_database_is_migrated_at_open(database: str) -> None:
         (6, "protocol_2026"),
         (7, "promise_tag_search"),
         (8, "retention_index"),
+        (9, "task_retention_index"),
     ]
     assert "timezone" in {r["column_name"] for r in columns}
 
@@ -251,13 +252,15 @@ async def test_a_database_ahead_of_the_server_is_refused(
 ) -> None:
     conn = await asyncpg.connect(database)
     try:
-        await conn.execute("INSERT INTO migrations (id, name, applied_on) VALUES (9, 'future', 0)")
+        await conn.execute(
+            "INSERT INTO migrations (id, name, applied_on) VALUES ($1, 'future', 0)", LATEST + 1
+        )
     finally:
         await conn.close()
     later = PostgresStore(database)
     with pytest.raises(MigrationError, match="newer than the latest") as raised:
         await later.open()
-    assert str(raised.value) == pending_message(9, LATEST)
+    assert str(raised.value) == pending_message(LATEST + 1, LATEST)
     migrating = PostgresStore(database)
     await migrating.open(migrate_fresh=False)
     with pytest.raises(MigrationError):

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 from resonate.core.clock import ManualClock
 from resonate.server.app import Server
 from resonate.server.config import resolve_config
+from tests.support import pg
 
 START_MS = 1_700_000_000_000
 
@@ -88,3 +92,29 @@ class LiveServer:
         """One pass of the schedule loop at the clock's current time."""
         assert self.server.schedule_loop is not None
         return await self.server.schedule_loop.run_once()
+
+
+Live = TypeVar("Live", bound=LiveServer)
+
+
+@asynccontextmanager
+async def live_server(
+    tmp_path: Path,
+    store_kind: str,
+    *extra_args: str,
+    kind: type[Live] = LiveServer,  # type: ignore[assignment]
+    clock_ms: int | None = None,
+) -> AsyncIterator[Live]:
+    """A started ``kind`` on ``store_kind`` (a fresh schema for PostgreSQL, dropped after), its
+    clock at ``clock_ms`` when given."""
+    dsn = await pg.create_schema() if store_kind == "postgres" else None
+    server = kind(tmp_path / "live.db", *(pg.store_args(dsn) if dsn else ()), *extra_args)
+    if clock_ms is not None:
+        server.clock.set(clock_ms)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+        if dsn:
+            await pg.drop_schema(dsn)

@@ -11,6 +11,7 @@ from typing import Any
 from resonate.calltree import Node
 from resonate.tui.data import (
     DataError,
+    Doctor,
     Page,
     PromiseDetail,
     PromiseFilter,
@@ -197,6 +198,101 @@ STATUS = ServerStatus(
 )
 
 
+def finding(check: str, severity: str, subject: str | None, message: str, action: str) -> Any:
+    return {
+        "check": check,
+        "severity": severity,
+        "kind": check.split(".")[0],
+        "id": subject,
+        "message": message,
+        "action": action,
+    }
+
+
+LOOP_NAMES = (
+    "timeout_promises",
+    "schedule_promises",
+    "timeout_tasks",
+    "timeout_locks",
+    "retention",
+    "enqueue_tasks",
+    "deliver_2026",
+)
+# `GET /doctor` as a server with work stuck answers it, in the words of the server's checks.
+DOCTOR: dict[str, Any] = {
+    "time": NOW_MS,
+    "ok": False,
+    "findings": [
+        finding(
+            "task.unroutable",
+            "error",
+            "import-3:invoke",
+            "INIT for root promise import-3, its recv sqs://imports names no destination (an "
+            "unknown target, or its transport is disabled): it is never sent",
+            "fix the recv (the promise's resonate:invoke tag), or add the target to "
+            "aio.sender.targets / enable its transport",
+        ),
+        finding(
+            "promise.overdue",
+            "warning",
+            "stale-approval",
+            "PENDING 3 min past its timeout: the timeout loop has not reached it "
+            "(timeout_promises last completed a pass 4 min ago)",
+            "if loop.stalled names timeout_promises, fix that first; otherwise the loop is "
+            "behind: see store.slow and system.promiseBatchSize",
+        ),
+        finding(
+            "task.reissued",
+            "warning",
+            "report-nightly:invoke",
+            "issued 5 times for root promise report-nightly: workers keep dropping it or "
+            "letting its lease lapse (a worker crashing on it?)",
+            "read the worker logs for task report-nightly:invoke; if it can never succeed, "
+            "reject or cancel promise report-nightly",
+        ),
+        finding(
+            "lock.stale",
+            "warning",
+            "mailer",
+            "held by execution newsletter of process worker-b/99, not renewed for 51 s (more "
+            "than half its ttl of 60 s): the process has most likely stopped heart-beating",
+            "check process worker-b/99; the lock frees itself at its expiry, or release it: "
+            "resonate locks release mailer --execution-id newsletter",
+        ),
+        finding(
+            "group.no_connections",
+            "warning",
+            "reports",
+            "4 REST task(s) waiting for poll group reports, which has no poll-listener "
+            "connection to this server (each server knows only its own connections)",
+            "start workers polling group reports on this server, or check the recv of those tasks",
+        ),
+    ],
+    "groups": [
+        {"group": "reports", "connections": 0, "undelivered": 4},
+        {"group": "workflows", "connections": 3, "undelivered": 0},
+    ],
+    "loops": [
+        {"name": name, "lastSuccessAt": NOW_MS - 800, "ok": True, "lastError": None}
+        for name in LOOP_NAMES
+    ],
+    "store": {
+        "kind": "sqlite",
+        "batchP99Ms": 3.8,
+        "diskFreeBytes": 41_200_000_000,
+        "migrationsPending": 0,
+    },
+}
+# ... and a server with nothing stuck.
+DOCTOR_HEALTHY = {
+    **DOCTOR,
+    "ok": True,
+    "findings": [],
+    "groups": [{"group": "workflows", "connections": 3, "undelivered": 0}],
+    "store": {**DOCTOR["store"], "batchP99Ms": 2.4},
+}
+
+
 def scrape_text(step: int) -> str:
     """A /metrics text whose counters grow in a fixed wave, so the sparklines have a shape."""
     wave = [3, 5, 8, 12, 9, 6, 4, 7, 11, 14, 10, 6]
@@ -234,13 +330,15 @@ def fixed_history(points: int = 40) -> RateHistory:
 
 
 class FixedData:
-    """The `DataSource` interface over the records above."""
+    """The `DataSource` interface over the records above. `doctor`: what `GET /doctor` answers,
+    None for a server older than it (the dashboard then reads `GET /stuck`)."""
 
     server_url = "http://localhost:8001"
     metrics_url = "http://localhost:9090/metrics"
 
-    def __init__(self) -> None:
+    def __init__(self, doctor: dict[str, Any] | None = DOCTOR) -> None:
         self._history = fixed_history()
+        self._doctor = doctor
 
     async def close(self) -> None:
         return None
@@ -250,6 +348,11 @@ class FixedData:
 
     async def scrape(self) -> Any:
         return self._history.previous  # the same scrape again: adds no point
+
+    async def health(self) -> Doctor | Stuck:
+        if self._doctor is None:
+            return await self.stuck()
+        return Doctor.from_json(self._doctor)
 
     async def stuck(self) -> Stuck:
         return Stuck(

@@ -343,21 +343,6 @@ async def test_tasks_view_detail_and_drop(server, client, prefix) -> None:
     assert client.get_task(task["id"]).body["state"] != "CLAIMED"
 
 
-async def test_stuck_panel_shows_a_short_lease_and_opens_it(server, client, prefix) -> None:
-    task = make_claimed_task(client, f"{prefix}-short", ttl_ms=8_000)
-    async with dashboard(server) as (app, pilot):
-        screen = app.screen
-        assert isinstance(screen, OverviewScreen)
-        key = f"task:{task['id']}"
-        await until(pilot, lambda: key in screen.stuck_objects, "the stuck task")
-        table = screen.query_one("#stuck")
-        table.move_cursor(row=table.get_row_index(key))
-        table.focus()
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, TaskDetailScreen), "its detail")
-        assert app.screen.object_id == task["id"]
-
-
 async def test_schedules_create_from_the_form_show_and_delete(server, client, prefix) -> None:
     schedule_id = f"{prefix}-sched"
     async with dashboard(server) as (app, pilot):

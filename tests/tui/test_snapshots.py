@@ -14,6 +14,7 @@ from resonate.tui.screens.promise_detail import PromiseDetailScreen
 from resonate.tui.screens.resources import ResourceListScreen
 from tests.support.tui import until
 from tests.tui.fixed_data import (
+    DOCTOR_HEALTHY,
     LOCKS,
     NOW_MS,
     SCHEDULES,
@@ -26,9 +27,9 @@ from tests.tui.fixed_data import (
 SIZES = [(120, 40), (80, 24)]
 
 
-def fixed_app(read_only: bool = False) -> ResonateApp:
+def fixed_app(read_only: bool = False, data: FixedData | None = None) -> ResonateApp:
     app = ResonateApp(
-        FixedData(),  # type: ignore[arg-type]
+        data or FixedData(),  # type: ignore[arg-type]
         refresh_seconds=3600,
         read_only=read_only,
         clock=lambda: NOW_MS / 1000,
@@ -116,6 +117,20 @@ SCREENS: dict[str, Callable[[Any], Awaitable[None]]] = {
 @pytest.mark.parametrize("name", list(SCREENS))
 def test_screen(snap_compare: Any, name: str, size: tuple[int, int]) -> None:
     assert snap_compare(fixed_app(), terminal_size=size, run_before=SCREENS[name])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_overview_healthy(snap_compare: Any, size: tuple[int, int]) -> None:
+    """`GET /doctor` says ok: the panel says nothing is stuck, and what was checked."""
+    app = fixed_app(data=FixedData(doctor=DOCTOR_HEALTHY))
+    assert snap_compare(app, terminal_size=size, run_before=view())
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_overview_server_without_doctor(snap_compare: Any, size: tuple[int, int]) -> None:
+    """A server older than `GET /doctor`: the panel shows `GET /stuck` as it always did."""
+    app = fixed_app(data=FixedData(doctor=None))
+    assert snap_compare(app, terminal_size=size, run_before=view())
 
 
 def test_read_only_footer(snap_compare: Any) -> None:

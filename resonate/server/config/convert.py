@@ -23,9 +23,11 @@ from resonate.server.config.values import (
     parse_duration,
     parse_int,
     parse_query,
+    parse_retention,
     parse_size,
     parse_string_list,
     parse_string_map,
+    retention_state,
 )
 
 MASK = "***"
@@ -78,6 +80,15 @@ def from_file(option: Option, value: object) -> Any:
         if isinstance(value, list):
             return _check_objects(option, value)
         raise ValueError(f"expected a list of objects, got {_describe(value)}")
+    if kind is OptionType.RETENTION:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return _check_range(option, parse_duration(str(value)))
+        if isinstance(value, Mapping):
+            return _retention_map(option, value)
+        raise ValueError(
+            "expected a duration such as 720h or a mapping of states to durations, "
+            f"got {_describe(value)}"
+        )
     raise AssertionError(f"unhandled option type {kind}")  # pragma: no cover
 
 
@@ -94,6 +105,18 @@ def from_text(option: Option, texts: Sequence[str]) -> Any:
         for text in texts:
             merged.update(parse_string_map(text))
         return merged
+    if kind is OptionType.RETENTION:
+        # A duration replaces what came before it; state=duration pairs add to a map.
+        retention: int | dict[str, int] = 0
+        for text in texts:
+            parsed = parse_retention(text)
+            if isinstance(parsed, int):
+                retention = _check_range(option, parsed)
+            else:
+                per_state = dict(retention) if isinstance(retention, dict) else {}
+                per_state.update(parsed)
+                retention = {state: _check_range(option, ms) for state, ms in per_state.items()}
+        return retention
     if kind is OptionType.OBJECT_LIST:
         objects: list[object] = []
         for text in texts:
@@ -149,6 +172,10 @@ def to_display(option: Option, value: Any, *, mask: bool = True) -> Any:
         return format_query(value)
     if kind is OptionType.OBJECT_LIST:
         return copy_value(value)
+    if kind is OptionType.RETENTION:
+        if isinstance(value, dict):
+            return {state: 0 if ms == 0 else format_duration(ms) for state, ms in value.items()}
+        return 0 if value == 0 else format_duration(value)
     if kind is OptionType.STRING and mask and option.secret and value:
         if option.key in _PATH_OR_PEM_KEYS and "-----BEGIN" not in value:
             return value
@@ -193,6 +220,28 @@ def _show(option: Option, number: int) -> str:
     if option.type is OptionType.DURATION:
         return format_duration(number) if number >= 0 else str(number)
     return str(number)
+
+
+def _retention_map(option: Option, value: Mapping[Any, Any]) -> dict[str, int]:
+    """A per-state retention from YAML: ``{resolved: 168h, rejected: 720h}``."""
+    result: dict[str, int] = {}
+    for key, item in value.items():
+        state = retention_state(_scalar_text(key, what="a state name"))
+        if state in result:
+            raise ValueError(f"state {state!r} is given twice in a retention map")
+        if isinstance(item, str):
+            try:
+                result[state] = _check_range(option, parse_duration(item))
+            except ValueError as error:
+                raise ValueError(f"{state}: {error}") from None
+        elif isinstance(item, int) and not isinstance(item, bool):
+            try:
+                result[state] = _check_range(option, parse_duration(str(item)))
+            except ValueError as error:
+                raise ValueError(f"{state}: {error}") from None
+        else:
+            raise ValueError(f"{state}: expected a duration such as 720h, got {_describe(item)}")
+    return result
 
 
 def _scalar_text(value: object, *, what: str) -> str:

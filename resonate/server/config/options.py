@@ -24,6 +24,7 @@ class OptionType(Enum):
     STRING_MAP = "map"
     QUERY = "query"
     OBJECT_LIST = "objects"
+    RETENTION = "retention"  # a duration, or a map of final promise state -> duration
 
 
 class EnumCase(Enum):
@@ -359,16 +360,24 @@ OPTIONS: tuple[Option, ...] = (
     ),
     _option(
         "system.retention.promises",
-        _D,
+        OptionType.RETENTION,
         0,
         "delete completed promises (and their tasks) this long after completion, unless "
-        "something still refers to them; 0 = keep forever",
+        "something still refers to them: one duration for every final state, or "
+        "state=duration pairs (resolved, rejected, rejected_canceled, rejected_timedout; a "
+        "state not named is kept); 0 = keep forever",
+    ),
+    _option(
+        "system.retention.tasks",
+        _D,
+        0,
+        "delete COMPLETED and TIMEDOUT tasks this long after completion; 0 = keep forever",
     ),
     _option(
         "system.retention.batchSize",
         _I,
         500,
-        "retention loop: most promises deleted per transaction",
+        "retention loop: most promises (or tasks) deleted per transaction",
         **_AT_LEAST_ONE,
     ),
     _option("system.taskBatchSize", _I, 100, "task loops batch", **_AT_LEAST_ONE),

@@ -33,6 +33,7 @@ _METAVARS: dict[OptionType, str] = {
     OptionType.STRING_MAP: "KEY=VALUE,...",
     OptionType.QUERY: "K=V&...",
     OptionType.OBJECT_LIST: "JSON",
+    OptionType.RETENTION: "DURATION|STATE=DURATION,...",
 }
 
 

@@ -82,6 +82,48 @@ def format_duration(milliseconds: int) -> str:
     return "".join(parts)
 
 
+# The final states a per-state retention may name (``system.retention.promises``).
+RETENTION_STATES: tuple[str, ...] = (
+    "resolved",
+    "rejected",
+    "rejected_canceled",
+    "rejected_timedout",
+)
+
+
+def retention_state(name: str) -> str:
+    """A state of a per-state retention, as written (any case); ``ValueError`` otherwise.
+    ``pending`` is refused by name: a pending promise is never deleted."""
+    state = name.strip().lower()
+    if state not in RETENTION_STATES:
+        raise ValueError(
+            f"unknown state {name.strip()!r} in a retention map (states: "
+            + ", ".join(RETENTION_STATES)
+            + ")"
+        )
+    return state
+
+
+def parse_retention(text: str) -> int | dict[str, int]:
+    """One duration for every final state (``720h``), or a per-state map
+    ``resolved=168h,rejected=720h`` (states not named are kept forever)."""
+    if "=" not in text:
+        return parse_duration(text)
+    result: dict[str, int] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        name, _, duration = item.partition("=")
+        state = retention_state(name)
+        if state in result:
+            raise ValueError(f"state {state!r} is given twice in a retention map")
+        try:
+            result[state] = parse_duration(duration)
+        except ValueError as error:
+            raise ValueError(f"{state}: {error}") from None
+    return result
+
+
 def parse_size(text: str) -> int:
     """``10MiB`` -> 10485760 bytes; ``512KB`` -> 512000; a bare integer is bytes."""
     match = _SIZE.fullmatch(text.strip())

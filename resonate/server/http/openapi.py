@@ -10,6 +10,7 @@ from resonate.core.promise import PromiseState
 from resonate.core.schema import VALUE_SCHEMA, to_openapi
 from resonate.core.task import TaskState
 from resonate.core.task2026 import Task2026State
+from resonate.server.doctor import CHECKS, KINDS, SEVERITIES
 from resonate.server.http.routes import ANY_JSON, EMPTY, EVENT_STREAM, Route
 
 INT64 = {"type": "integer", "format": "int64"}
@@ -333,6 +334,105 @@ COMPONENTS: dict[str, Any] = {
             "schedules": {"type": "array", "items": {"$ref": "#/components/schemas/Schedule"}},
             "locks": {"type": "array", "items": {"$ref": "#/components/schemas/Lock"}},
         },
+    },
+    "DoctorFinding": {
+        "type": "object",
+        "required": ["check", "severity", "kind", "id", "message", "action"],
+        "properties": {
+            "check": {"type": "string", "enum": list(CHECKS)},
+            "severity": {"type": "string", "enum": list(SEVERITIES)},
+            "kind": {"type": "string", "enum": list(KINDS)},
+            "id": {"type": ["string", "null"], "description": "The subject's id; null for store"},
+            "message": {"type": "string", "description": "One line: what is wrong and why"},
+            "action": {"type": "string", "description": "One line: what to do about it"},
+        },
+    },
+    "Doctor": {
+        "type": "object",
+        "required": ["time", "ok", "findings", "groups", "loops", "store"],
+        "properties": {
+            "time": {**INT64, "description": "The server's clock the checks ran at, ms"},
+            "ok": {"type": "boolean", "description": "No finding is an error or a warning"},
+            "findings": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/DoctorFinding"},
+                "description": "Errors first, then warnings, then infos",
+            },
+            "groups": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["group", "connections", "undelivered"],
+                    "properties": {
+                        "group": {"type": "string"},
+                        "connections": {
+                            **INT64,
+                            "description": "Poll connections to THIS server (both protocols)",
+                        },
+                        "undelivered": {
+                            **INT64,
+                            "description": "Tasks waiting for the group (of the 1000 soonest due "
+                            "per protocol)",
+                        },
+                    },
+                },
+            },
+            "loops": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "lastSuccessAt", "ok"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "lastSuccessAt": {"type": ["integer", "null"], "format": "int64"},
+                        "ok": {"type": "boolean"},
+                        "lastError": {"type": ["string", "null"]},
+                    },
+                },
+            },
+            "store": {
+                "type": "object",
+                "required": ["kind", "batchP99Ms", "diskFreeBytes", "migrationsPending"],
+                "properties": {
+                    "kind": {"type": "string", "enum": ["sqlite", "postgres"]},
+                    "batchP99Ms": {"type": ["number", "null"]},
+                    "diskFreeBytes": {"type": ["integer", "null"], "format": "int64"},
+                    "migrationsPending": {"type": "integer"},
+                },
+            },
+        },
+    },
+    "PurgeResult": {
+        "description": "POST /promises/purge: one batch's deletions, or with dryRun the count",
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["before", "promises", "tasks", "more"],
+                "properties": {
+                    "before": {**INT64, "description": "The cutoff used, ms: send it back"},
+                    "promises": {**INT64, "description": "Promises deleted"},
+                    "tasks": {**INT64, "description": "Tasks deleted with them"},
+                    "more": {
+                        "type": "boolean",
+                        "description": "The batch was full: there may be more to purge",
+                    },
+                },
+            },
+            {
+                "type": "object",
+                "required": ["before", "dryRun", "count", "sample"],
+                "properties": {
+                    "before": {**INT64, "description": "The cutoff used, ms"},
+                    "dryRun": {"type": "boolean", "const": True},
+                    "count": {**INT64, "description": "Promises a purge would delete now"},
+                    "sample": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Some of their ids, in the order a purge takes them",
+                    },
+                },
+            },
+        ],
     },
     "Status": {
         "type": "object",

@@ -12,17 +12,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from resonate import __version__
 from resonate.core.callback import CallbackQuery, callback_query_from_cursor
-from resonate.core.clock import Clock
+from resonate.core.clock import INT64_MAX, Clock
 from resonate.core.errors import Code, ResonateError, invalid
 from resonate.core.lock import LockQuery, lock_query_from_cursor
 from resonate.core.promise import COMPLETION_STATES, PromiseState
-from resonate.core.routing import Router
+from resonate.core.routing import Router, Sender
 from resonate.core.schedule import check_template, template_fixed_prefix
 from resonate.core.schema import Field, Kind, Schema, validate
 from resonate.core.search import (
@@ -40,7 +40,16 @@ from resonate.core.search import (
 )
 from resonate.core.task import TaskState
 from resonate.core.task2026 import Task2026State
-from resonate.server import callbacks, dashboard, locks, promises, schedules, tasks
+from resonate.server import (
+    callbacks,
+    dashboard,
+    doctor,
+    locks,
+    promises,
+    retention,
+    schedules,
+    tasks,
+)
 from resonate.server.delivery.poll import PollHub, stream_path
 from resonate.server.envelope import handle_envelope
 from resonate.server.envelope.debug import Debug
@@ -68,7 +77,11 @@ from resonate.server.http.protocol import (
     trace_headers,
 )
 from resonate.server.promises import Fence
-from resonate.store.base import SchemaStatus, Store
+from resonate.store.base import FINAL_STATES, PurgeQuery, SchemaStatus, Store
+
+if TYPE_CHECKING:
+    from resonate.server.loops import Loop
+    from resonate.server.metrics import Metrics
 
 # ---- request bodies -------------------------------------------------------------------------
 
@@ -176,6 +189,7 @@ class Context:
     store: Store
     clock: Clock
     promise_batch_size: int = 100
+    purge_batch_size: int = 500  # system.retention.batchSize: a purge batch's default limit
     basic_auth: dict[str, str] = field(default_factory=dict)  # user -> password; empty = off
     jwt: JwtVerifier | None = None  # JWT bearer auth (api.auth.publicKey); None = off
     router: Router = field(default_factory=Router)
@@ -189,6 +203,11 @@ class Context:
     openapi_document: dict[str, Any] = field(default_factory=dict)
     started_at: int = 0  # the clock when the server started, ms (GET /stats)
     counts_cache: dashboard.CountsCache = field(default_factory=dashboard.CountsCache)
+    # GET /doctor: the background loops, the metrics (recent store latency) and the enqueue
+    # loop's recv resolver; set by the server once it built them.
+    loops: list[Loop] = field(default_factory=list)
+    metrics: Metrics | None = None
+    sender: Sender | None = None
 
     @property
     def authenticator(self) -> Authenticator:
@@ -757,6 +776,131 @@ async def read_stuck(ctx: Context, request: web.Request) -> web.Response:
     )
 
 
+async def read_doctor(ctx: Context, request: web.Request) -> web.Response:
+    authorize_everything(principal_of(request), "diagnosing items of every prefix")
+    params = request.query
+
+    def param(name: str, default: int, minimum: int = 0, maximum: int = INT64_MAX) -> int:
+        return parse_int_param(name, params.get(name), default, minimum, maximum)
+
+    query = doctor.DoctorQuery(
+        limit=param("limit", doctor.DEFAULT_LIMIT, 1, doctor.MAX_LIMIT),
+        overdue_after=param("overdueAfter", doctor.DEFAULT_OVERDUE_AFTER_MS),
+        lease_within=param("leaseWithin", doctor.DEFAULT_LEASE_WITHIN_MS),
+        min_counter=param("minCounter", doctor.DEFAULT_MIN_COUNTER),
+        loop_stalled_after=param("loopStalledAfter", doctor.DEFAULT_LOOP_STALLED_AFTER_MS),
+        slow_batch_ms=param("slowBatchMs", doctor.DEFAULT_SLOW_BATCH_MS),
+        min_disk_free=param("minDiskFree", doctor.DEFAULT_MIN_DISK_FREE),
+    )
+    store = ctx.store
+    schema = await cached_schema_status(ctx)  # an unreachable store fails the reads below
+    path = getattr(store, "path", None) if store.kind == "sqlite" else None
+    sqlite_path = path if isinstance(path, str) else None
+    environment = doctor.Environment(
+        store_kind=store.kind,
+        started_at=ctx.started_at,
+        loops=list(ctx.loops),
+        rest_hub=ctx.poll,
+        hub_2026=ctx.poll_2026,
+        sender=ctx.sender,
+        batch_p99_ms=ctx.metrics.recent_batch_p99_ms() if ctx.metrics is not None else None,
+        recent_batches=len(ctx.metrics.recent_batch_seconds) if ctx.metrics is not None else 0,
+        sqlite_path=sqlite_path,
+        disk_free=doctor.disk_free(sqlite_path),
+        schema=schema if isinstance(schema, SchemaStatus) else None,
+    )
+    report = await doctor.run_doctor(store, ctx.clock, environment, query)
+    return json_response(200, report.to_json())
+
+
+# ---- handlers: purge (POST /promises/purge) ---------------------------------------------------
+
+PURGE_MAX_LIMIT = 10_000
+PURGE_MAX_SAMPLE = 100
+PURGE_DEFAULT_SAMPLE = 10
+PURGE_PROMISES = Schema(
+    "PurgePromisesRequest",
+    (
+        Field(
+            "olderThan",
+            Kind.INT64,
+            minimum=0,
+            description="Cutoff relative to the server's clock: promises completed at least "
+            "this many ms ago. Exactly one of olderThan and before.",
+        ),
+        Field(
+            "before",
+            Kind.INT64,
+            description="Absolute cutoff, ms since the epoch: promises completed at or before "
+            "it (the `before` of an earlier answer, so that every batch uses one cutoff)",
+        ),
+        Field(
+            "states",
+            Kind.ENUM_LIST,
+            choices=tuple(state.name.lower() for state in FINAL_STATES),
+            description="Final states to purge; default all four",
+        ),
+        Field("id", Kind.ID, description="Promise id pattern, '*' matches any run; default '*'"),
+        Field("tags", Kind.TAGS, description="Only promises holding every one of these tags"),
+        Field(
+            "limit",
+            Kind.INT64,
+            minimum=1,
+            maximum=PURGE_MAX_LIMIT,
+            description="Most promises deleted by this call (one transaction); default "
+            "system.retention.batchSize",
+        ),
+        Field("dryRun", Kind.BOOL, description="Count instead of deleting; default false"),
+        Field(
+            "sample",
+            Kind.INT64,
+            minimum=0,
+            maximum=PURGE_MAX_SAMPLE,
+            description=f"Dry run: most ids listed; default {PURGE_DEFAULT_SAMPLE}",
+        ),
+    ),
+)
+
+
+async def purge_promises(ctx: Context, request: web.Request) -> web.Response:
+    """One bounded batch of deletions (one transaction), or with dryRun the count of what
+    batches would delete now: a purge of millions is many calls, none holding the writer for
+    long, and stopping between two of them leaves nothing half done."""
+    body = validate(PURGE_PROMISES, await read_json_object(request))
+    pattern: str = body["id"] or "*"
+    authorize_pattern(principal_of(request), "promise id pattern", pattern)
+    older_than: int | None = body["olderThan"]
+    before: int | None = body["before"]
+    if (older_than is None) == (before is None):
+        raise invalid("olderThan", "Exactly one of the fields olderThan and before is required.")
+    if before is None:
+        assert older_than is not None
+        before = ctx.clock.now_ms() - older_than
+    names: tuple[str, ...] = body["states"] or ()
+    if body["states"] is not None and not names:
+        raise invalid("states", "The field states must name at least one state.")
+    states = tuple(PromiseState[name] for name in names) or FINAL_STATES
+    query = PurgeQuery(dict.fromkeys(states, before), id=pattern, tags=body["tags"])
+    if body["dryRun"]:
+        sample = PURGE_DEFAULT_SAMPLE if body["sample"] is None else body["sample"]
+        count, ids = await ctx.store.read(
+            partial(retention.count_purgeable, query=query, sample=sample)
+        )
+        return json_response(200, {"before": before, "dryRun": True, "count": count, "sample": ids})
+    limit = ctx.purge_batch_size if body["limit"] is None else body["limit"]
+    purged = await ctx.store.run(partial(retention.purge_promises, query=query, limit=limit))
+    retention.count_purged(ctx.metrics, purged)
+    return json_response(
+        200,
+        {
+            "before": before,
+            "promises": purged.promises,
+            "tasks": purged.tasks,
+            "more": purged.promises >= limit,
+        },
+    )
+
+
 # ---- handlers: the poll stream on the API port ------------------------------------------------
 
 
@@ -878,9 +1022,9 @@ async def ping(ctx: Context, request: web.Request) -> web.Response:
     return json_response(200, {"status": "ok"})
 
 
-async def readyz(ctx: Context, request: web.Request) -> web.Response:
-    if ctx.shutting_down:
-        raise ResonateError(Code.SHUTTING_DOWN, "the server is shutting down")
+async def cached_schema_status(ctx: Context) -> SchemaStatus | Exception:
+    """The store's schema status, or why it could not be read; shared by /readyz and /doctor
+    for READY_CACHE_SECONDS."""
     now = time.monotonic()
     if ctx.ready_cache is None or now - ctx.ready_cache[0] > READY_CACHE_SECONDS:
         result: SchemaStatus | Exception
@@ -889,7 +1033,13 @@ async def readyz(ctx: Context, request: web.Request) -> web.Response:
         except Exception as error:  # any failure means "not ready", named in the answer
             result = error
         ctx.ready_cache = (now, result)
-    result = ctx.ready_cache[1]
+    return ctx.ready_cache[1]
+
+
+async def readyz(ctx: Context, request: web.Request) -> web.Response:
+    if ctx.shutting_down:
+        raise ResonateError(Code.SHUTTING_DOWN, "the server is shutting down")
+    result = await cached_schema_status(ctx)
     if isinstance(result, Exception):
         raise ResonateError(Code.NOT_READY, f"store unreachable: {result or type(result).__name__}")
     if result.current != result.latest:
@@ -1421,7 +1571,81 @@ ROUTES: tuple[Route, ...] = (
         responses={200: "Stuck"},
         errors=(400, 401, 403, 500, 503),
     ),
+    Route(
+        "GET",
+        "/doctor",
+        "ReadDoctor",
+        "Findings about stuck work, loops, poll groups and the store, each with a severity and "
+        "a suggested action (operator extension)",
+        read_doctor,
+        params=(
+            Param(
+                "limit",
+                "query",
+                {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                description="Most findings of each check",
+            ),
+            Param(
+                "overdueAfter",
+                "query",
+                {"type": "integer", "format": "int64", "minimum": 0, "default": 10_000},
+                description="A PENDING promise this many ms past its timeout, or a schedule "
+                "this many ms (and more than one interval) past its next run, is reported",
+            ),
+            Param(
+                "leaseWithin",
+                "query",
+                {"type": "integer", "format": "int64", "minimum": 0, "default": 10_000},
+                description="A CLAIMED task whose lease ends within this many ms, with less "
+                "than a quarter of its ttl left, is reported",
+            ),
+            Param(
+                "minCounter",
+                "query",
+                {"type": "integer", "format": "int64", "minimum": 0, "default": 5},
+                description="An active task issued at least this many times is reported",
+            ),
+            Param(
+                "loopStalledAfter",
+                "query",
+                {"type": "integer", "format": "int64", "minimum": 0, "default": 60_000},
+                description="A background loop without a successful pass for this many ms "
+                "(at least twice its idle tick) is stalled",
+            ),
+            Param(
+                "slowBatchMs",
+                "query",
+                {"type": "integer", "format": "int64", "minimum": 0, "default": 100},
+                description="Store transactions slower than this at the 99th percentile "
+                "(last 1000) are reported",
+            ),
+            Param(
+                "minDiskFree",
+                "query",
+                {"type": "integer", "format": "int64", "minimum": 0, "default": 1 << 30},
+                description="Fewer free bytes than this on the SQLite file's file system are "
+                "reported",
+            ),
+            REQUEST_ID,
+        ),
+        responses={200: "Doctor"},
+        errors=(400, 401, 403, 500, 503),
+    ),
     # ---- end of operator dashboard ----
+    # ---- purge ----
+    Route(
+        "POST",
+        "/promises/purge",
+        "PurgePromises",
+        "Delete one batch of completed promises (with their tasks) that nothing refers to any "
+        "more, or count them (dryRun) (operator extension)",
+        purge_promises,
+        params=(REQUEST_ID,),
+        body=PURGE_PROMISES,
+        responses={200: "PurgeResult"},
+        errors=(400, 401, 403, 413, 500, 503),
+    ),
+    # ---- end of purge ----
     Route(
         "GET",
         "/poll/{path}",

@@ -255,6 +255,15 @@ WHERE state IN (1, 2, 4) AND counter >= $1
 ORDER BY counter DESC, id
 LIMIT $2
 
+-- name: waiting_tasks
+-- GET /doctor: the INIT tasks soonest due, by the (state, expires_at) index.
+SELECT sort_id, id, process_id, state, root_promise_id, recv, mesg, timeout, counter, attempt,
+       ttl, expires_at, created_on, completed_on
+FROM tasks
+WHERE state = 1
+ORDER BY expires_at, sort_id
+LIMIT $1
+
 -- name: overdue_schedules
 SELECT sort_id, id, description, cron, timezone, tags, promise_id, promise_timeout,
        promise_param_headers, promise_param_data, promise_tags, last_run_time, next_run_time,
@@ -361,33 +370,32 @@ ORDER BY t.seq
 -- name: count_tasks_2026
 SELECT state, count(*) FROM tasks_2026 GROUP BY state
 
+-- name: purge_keep
+-- Retention and purge (docs/operations.md): the keep rules, a condition on the completed
+-- promise `p`. Nothing may still refer to it: no active task rooted at it, no callback or
+-- subscription, no 2026 awaiter or listener, no 2026 task that is not fulfilled, no unblock
+-- message waiting in the outbox. The store adds the conditions of the query before these.
+NOT EXISTS (SELECT 1 FROM tasks AS t
+            WHERE t.root_promise_id = p.id AND t.state IN (1, 2, 4))
+  AND NOT EXISTS (SELECT 1 FROM callbacks AS c WHERE c.promise_id = p.id)
+  AND NOT EXISTS (SELECT 1 FROM callbacks_2026 AS c WHERE c.awaited = p.id)
+  AND NOT EXISTS (SELECT 1 FROM listeners_2026 AS l WHERE l.promise_id = p.id)
+  AND NOT EXISTS (SELECT 1 FROM tasks_2026 AS t WHERE t.id = p.id AND t.state <> 'fulfilled')
+  AND NOT EXISTS (SELECT 1 FROM outbox_2026 AS o WHERE o.promise_id = p.id)
+  -- a callback whose task will resume this promise's function
+  AND NOT EXISTS (SELECT 1 FROM callbacks AS c WHERE c.root_promise_id = p.id)
+  -- a step of a call tree still running: its root, origin or parent is pending (a replay
+  -- of the running function reads its completed steps)
+  AND NOT EXISTS (
+      SELECT 1 FROM promises AS r
+      WHERE r.state = 1 AND r.id IN (p.tags ->> 'resonate:root', p.tags ->> 'resonate:origin',
+                                     p.tags ->> 'resonate:parent'))
+
 -- name: purge_promises
--- Retention (docs/operations.md): the oldest completed promises past the cutoff that nothing
--- still refers to (no active task rooted at them, no callback or subscription, no 2026 awaiter
--- or listener, no 2026 task that is not fulfilled, no unblock message waiting in the outbox),
--- deleted with their tasks, their fulfilled 2026 task and the 2026 callbacks they registered as
--- awaiter. Rows locked by a concurrent transaction are skipped for the next pass.
-WITH doomed AS (
-    SELECT p.sort_id, p.id FROM promises AS p
-    WHERE p.state <> 1 AND p.completed_on <= $1
-      AND NOT EXISTS (SELECT 1 FROM tasks AS t
-                      WHERE t.root_promise_id = p.id AND t.state IN (1, 2, 4))
-      AND NOT EXISTS (SELECT 1 FROM callbacks AS c WHERE c.promise_id = p.id)
-      AND NOT EXISTS (SELECT 1 FROM callbacks_2026 AS c WHERE c.awaited = p.id)
-      AND NOT EXISTS (SELECT 1 FROM listeners_2026 AS l WHERE l.promise_id = p.id)
-      AND NOT EXISTS (SELECT 1 FROM tasks_2026 AS t WHERE t.id = p.id AND t.state <> 'fulfilled')
-      AND NOT EXISTS (SELECT 1 FROM outbox_2026 AS o WHERE o.promise_id = p.id)
-      -- a callback whose task will resume this promise's function
-      AND NOT EXISTS (SELECT 1 FROM callbacks AS c WHERE c.root_promise_id = p.id)
-      -- a step of a call tree still running: its root, origin or parent is pending (a replay
-      -- of the running function reads its completed steps)
-      AND NOT EXISTS (
-          SELECT 1 FROM promises AS r
-          WHERE r.state = 1 AND r.id IN (p.tags ->> 'resonate:root', p.tags ->> 'resonate:origin',
-                                         p.tags ->> 'resonate:parent'))
-    ORDER BY p.completed_on LIMIT $2
-    FOR UPDATE OF p SKIP LOCKED
-), gone_tasks AS (
+-- After the doomed promises (a CTE the store builds from the query, rows locked by a
+-- concurrent transaction skipped for the next batch): their tasks, their fulfilled 2026 task
+-- and the 2026 callbacks they registered as awaiter go with them.
+gone_tasks AS (
     DELETE FROM tasks WHERE root_promise_id IN (SELECT id FROM doomed) RETURNING 1
 ), gone_tasks_2026 AS (
     DELETE FROM tasks_2026 WHERE id IN (SELECT id FROM doomed) RETURNING 1
@@ -398,3 +406,20 @@ WITH doomed AS (
 )
 SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM gone_tasks),
        (SELECT count(*) FROM gone_callbacks_2026), (SELECT count(*) FROM gone_tasks_2026)
+
+-- name: purge_completed_tasks
+-- Retention of REST tasks: the oldest COMPLETED and TIMEDOUT ones past the cutoff, one range
+-- of idx_tasks_completed_on (migration 009); rows a concurrent transaction holds wait for the
+-- next batch.
+WITH doomed AS (
+    SELECT sort_id FROM tasks WHERE state IN (8, 16) AND completed_on <= $1
+    ORDER BY completed_on LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM tasks WHERE sort_id IN (SELECT sort_id FROM doomed)
+
+-- name: oldest_completed_promise
+SELECT min(completed_on) FROM promises WHERE state <> 1
+
+-- name: oldest_completed_task
+SELECT min(completed_on) FROM tasks WHERE state IN (8, 16)

@@ -19,7 +19,7 @@ from resonate.core.schedule import Schedule
 from resonate.core.search import PromiseIdQuery, PromiseQuery, ScheduleQuery, TaskQuery
 from resonate.core.task import Task, TaskState
 from resonate.core.task2026 import Task2026
-from resonate.store.base import DEBUG_TABLES, Completion, Counts, Event, Purged
+from resonate.store.base import DEBUG_TABLES, Completion, Counts, Event, Purged, PurgeQuery
 from resonate.store.rows import (
     callback_from_row,
     callback_values,
@@ -597,11 +597,79 @@ class PostgresTransaction:
 
     # ---- retention ----------------------------------------------------------------------------
 
-    async def purge_promises(self, before: int, limit: int) -> Purged:
-        row = await self._row(self.statements["purge_promises"], before, limit)
+    def _purgeable(self, query: PurgeQuery, filters: Filters) -> str:
+        """``FROM promises AS p WHERE ...``: the promises ``query`` selects that the keep rules
+        let go, shared by the purge and its dry run so that both count the same rows. The
+        first conditions are a range of idx_promises_completed_on (migration 008), walked in
+        completion order; with a tag, the tag index (migration 007) offers the planner the
+        other way in, which it takes when the tag is the rarer."""
+        groups = query.by_cutoff()
+        filters.add("p.state <> 1")
+        filters.add(f"p.completed_on <= {filters.param(groups[-1][0])}")
+        if not query.all_states:
+            alternatives = [
+                f"(p.state IN ({', '.join(str(int(s)) for s in states)})"
+                f" AND p.completed_on <= {filters.param(cutoff)})"
+                for cutoff, states in groups
+            ]
+            filters.add("(" + " OR ".join(alternatives) + ")")
+        filters.pattern("p.id", query.id)
+        tags = list(query.tags.items())
+        if tags:
+            (key, value), *others = tags
+            filters.add(
+                "p.sort_id IN (SELECT sort_id FROM promise_tags"
+                f" WHERE key = {filters.param(key)} AND value = {filters.param(value)})"
+            )
+            filters.tags("p.tags", dict(others))
+        filters.add(self.statements["purge_keep"])
+        return f"FROM promises AS p{filters.where()}\n"
+
+    @staticmethod
+    def _matches_nothing(query: PurgeQuery) -> bool:
+        # PostgreSQL text cannot hold U+0000: no stored id or tag has one.
+        return not query.cutoffs or has_nul(query.id, dict(query.tags))
+
+    async def purge_promises(self, query: PurgeQuery, limit: int) -> Purged:
+        if self._matches_nothing(query):
+            return Purged()
+        filters = Filters()
+        source = self._purgeable(query, filters)
+        sql = (
+            f"WITH doomed AS (SELECT p.sort_id, p.id {source}"
+            f" ORDER BY p.completed_on, p.sort_id LIMIT {filters.param(limit)}"
+            " FOR UPDATE OF p SKIP LOCKED),\n" + self.statements["purge_promises"]
+        )
+        row = await self._row(sql, *filters.params)
         assert row is not None
         promises, tasks, _callbacks, tasks_2026 = row
         return Purged(promises=int(promises), tasks=int(tasks) + int(tasks_2026))
+
+    async def count_purgeable(self, query: PurgeQuery, sample: int) -> tuple[int, list[str]]:
+        if self._matches_nothing(query):
+            return 0, []
+        filters = Filters()
+        source = self._purgeable(query, filters)
+        count = int(await self.conn.fetchval(f"SELECT count(*) {source}", *filters.params))
+        ids: list[str] = []
+        if count and sample > 0:
+            sql = (
+                f"SELECT p.id {source}"
+                f" ORDER BY p.completed_on, p.sort_id LIMIT {filters.param(sample)}"
+            )
+            ids = [str(row[0]) for row in await self._rows(sql, *filters.params)]
+        return count, ids
+
+    async def purge_tasks(self, before: int, limit: int) -> int:
+        return await self._count(self.statements["purge_completed_tasks"], before, limit)
+
+    async def oldest_completed(self) -> tuple[int | None, int | None]:
+        promise = await self.conn.fetchval(self.statements["oldest_completed_promise"])
+        task = await self.conn.fetchval(self.statements["oldest_completed_task"])
+        return (
+            None if promise is None else int(promise),
+            None if task is None else int(task),
+        )
 
     # ---- schedules ----------------------------------------------------------------------------
 
@@ -688,6 +756,10 @@ class PostgresTransaction:
 
     async def reissued_tasks(self, min_counter: int, limit: int) -> list[Task]:
         rows = await self._rows(self.statements["reissued_tasks"], min_counter, limit)
+        return [task_from_row(row)[1] for row in rows]
+
+    async def waiting_tasks(self, limit: int) -> list[Task]:
+        rows = await self._rows(self.statements["waiting_tasks"], limit)
         return [task_from_row(row)[1] for row in rows]
 
     async def overdue_schedules(self, now: int, limit: int) -> list[Schedule]:

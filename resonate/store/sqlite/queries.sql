@@ -279,6 +279,15 @@ WHERE state IN (1, 2, 4) AND counter >= ?
 ORDER BY counter DESC, id
 LIMIT ?
 
+-- name: waiting_tasks
+-- GET /doctor: the INIT tasks soonest due, by the (state, expires_at) index (its rowid orders ties).
+SELECT sort_id, id, process_id, state, root_promise_id, recv, mesg, timeout, counter, attempt,
+       ttl, expires_at, created_on, completed_on
+FROM tasks INDEXED BY idx_tasks_state_expires_at
+WHERE state = 1
+ORDER BY expires_at, sort_id
+LIMIT ?
+
 -- name: overdue_schedules
 SELECT sort_id, id, description, cron, timezone, tags, promise_id, promise_timeout,
        promise_param_headers, promise_param_data, promise_tags, last_run_time, next_run_time,
@@ -385,13 +394,12 @@ RETURNING promise_id, address
 -- name: count_tasks_2026
 SELECT state, count(*) FROM tasks_2026 GROUP BY state
 
--- name: purge_candidates
--- Retention (docs/operations.md): the oldest completed promises past the cutoff that nothing
--- still refers to: no active task rooted at them, no callback or subscription, no 2026 awaiter
--- or listener, no 2026 task that is not fulfilled, no unblock message waiting in the outbox.
-SELECT p.sort_id, p.id FROM promises AS p
-WHERE p.state <> 1 AND p.completed_on <= ?
-  AND NOT EXISTS (SELECT 1 FROM tasks AS t WHERE t.root_promise_id = p.id AND t.state IN (1, 2, 4))
+-- name: purge_keep
+-- Retention and purge (docs/operations.md): the keep rules, a condition on the completed
+-- promise `p`. Nothing may still refer to it: no active task rooted at it, no callback or
+-- subscription, no 2026 awaiter or listener, no 2026 task that is not fulfilled, no unblock
+-- message waiting in the outbox. The store adds the conditions of the query before these.
+NOT EXISTS (SELECT 1 FROM tasks AS t WHERE t.root_promise_id = p.id AND t.state IN (1, 2, 4))
   AND NOT EXISTS (SELECT 1 FROM callbacks AS c WHERE c.promise_id = p.id)
   AND NOT EXISTS (SELECT 1 FROM callbacks_2026 AS c WHERE c.awaited = p.id)
   AND NOT EXISTS (SELECT 1 FROM listeners_2026 AS l WHERE l.promise_id = p.id)
@@ -406,7 +414,6 @@ WHERE p.state <> 1 AND p.completed_on <= ?
       WHERE r.state = 1 AND r.id IN (json_extract(p.tags, '$."resonate:root"'),
                                      json_extract(p.tags, '$."resonate:origin"'),
                                      json_extract(p.tags, '$."resonate:parent"')))
-ORDER BY p.completed_on LIMIT ?
 
 -- name: purge_tasks
 DELETE FROM tasks WHERE root_promise_id IN (SELECT value FROM json_each(?))
@@ -419,3 +426,18 @@ DELETE FROM callbacks_2026 WHERE awaiter IN (SELECT value FROM json_each(?))
 
 -- name: purge_promises
 DELETE FROM promises WHERE sort_id IN (SELECT value FROM json_each(?))
+
+-- name: purge_completed_tasks
+-- Retention of REST tasks: the oldest COMPLETED and TIMEDOUT ones past the cutoff, one range
+-- of idx_tasks_completed_on (migration 009). Named: left to itself, the planner would rather
+-- read every completed task from the (state, expires_at) index and sort them.
+DELETE FROM tasks WHERE sort_id IN (
+    SELECT sort_id FROM tasks INDEXED BY idx_tasks_completed_on
+    WHERE state IN (8, 16) AND completed_on <= ?
+    ORDER BY completed_on LIMIT ?)
+
+-- name: oldest_completed_promise
+SELECT min(completed_on) FROM promises WHERE state <> 1
+
+-- name: oldest_completed_task
+SELECT min(completed_on) FROM tasks INDEXED BY idx_tasks_completed_on WHERE state IN (8, 16)

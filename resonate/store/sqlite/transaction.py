@@ -23,7 +23,7 @@ from resonate.core.search import (
 )
 from resonate.core.task import Task, TaskState
 from resonate.core.task2026 import TARGET_TAG, Task2026
-from resonate.store.base import DEBUG_TABLES, Completion, Counts, Event, Purged
+from resonate.store.base import DEBUG_TABLES, Completion, Counts, Event, Purged, PurgeQuery
 from resonate.store.rows import (
     callback_from_row,
     callback_values,
@@ -470,10 +470,80 @@ class SqliteTransaction:
 
     # ---- retention ----------------------------------------------------------------------------
 
-    async def purge_promises(self, before: int, limit: int) -> Purged:
+    def _purgeable(self, query: PurgeQuery) -> tuple[str, list[Any]]:
+        """``FROM promises AS p WHERE ...``: the promises ``query`` selects that the keep rules
+        let go, shared by the purge and its dry run so that both count the same rows.
+
+        A batch walks idx_promises_completed_on (migration 008) in completion order and stops
+        at its limit, however large the backlog, unless a filter names few promises: an exact
+        id, an id prefix or a tag held by at most SORT_IN_MEMORY_UPTO of them (counted that
+        far, on their indexes), which are then read and sorted instead. The choice is made
+        here, not left to the planner: without statistics it would start from any id prefix
+        or tag, and sort a tenant's millions of promises on every batch."""
+        groups = query.by_cutoff()
+        where = ["p.state <> 1", "p.completed_on <= ?"]
+        params: list[Any] = [groups[-1][0]]
+        if not query.all_states:
+            alternatives = []
+            for cutoff, states in groups:
+                alternatives.append(
+                    f"(p.state IN ({', '.join(str(int(s)) for s in states)})"
+                    " AND p.completed_on <= ?)"
+                )
+                params.append(cutoff)
+            where.append("(" + " OR ".join(alternatives) + ")")
+        few = "*" not in query.id or self._few_ids(query.id.partition("*")[0])
+        _pattern_filter("p.id", query.id, where, params)
+        tags = list(query.tags.items())
+        if tags and self.tags_indexed():
+            key, value = tags.pop(0)
+            if not few and self._few_holders(key, value):
+                few = True
+                where.append(
+                    "p.sort_id IN (SELECT sort_id FROM promise_tags WHERE key = ? AND value = ?)"
+                )
+            else:
+                # A probe of the tag index per promise met (a correlated test, which cannot
+                # lead the plan).
+                where.append(
+                    "EXISTS (SELECT 1 FROM promise_tags AS t"
+                    " WHERE t.key = ? AND t.value = ? AND t.sort_id = p.sort_id)"
+                )
+            params.extend((key, value))
+        for key, value in tags:
+            where.append(_tag_filter("p", "tags"))
+            params.extend((key, value))
+        where.append(self.statements["purge_keep"])
+        lead = "" if few else " INDEXED BY idx_promises_completed_on"
+        return f"FROM promises AS p{lead} WHERE " + "\n  AND ".join(where) + "\n", params
+
+    def _few_ids(self, prefix: str) -> bool:
+        """At most SORT_IN_MEMORY_UPTO promise ids start with ``prefix`` (a range of the id
+        index, counted no further)."""
+        if not prefix:
+            return False
+        row = self.conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM promises WHERE id GLOB ? LIMIT ?)",
+            (glob_pattern(prefix) + "*", SORT_IN_MEMORY_UPTO + 1),
+        ).fetchone()
+        return int(row[0]) <= SORT_IN_MEMORY_UPTO
+
+    def _few_holders(self, key: str, value: str) -> bool:
+        row = self.conn.execute(
+            self.statements["count_tag_rows_upto"], (key, value, SORT_IN_MEMORY_UPTO + 1)
+        ).fetchone()
+        return int(row[0]) <= SORT_IN_MEMORY_UPTO
+
+    async def purge_promises(self, query: PurgeQuery, limit: int) -> Purged:
+        if not query.cutoffs:
+            return Purged()
         # The single writer thread runs this transaction alone: the candidates cannot change
         # between the select and the deletes.
-        rows = self.conn.execute(self.statements["purge_candidates"], (before, limit)).fetchall()
+        source, params = self._purgeable(query)
+        rows = self.conn.execute(
+            f"SELECT p.sort_id, p.id {source} ORDER BY p.completed_on, p.sort_id LIMIT ?",
+            [*params, limit],
+        ).fetchall()
         if not rows:
             return Purged()
         ids = json.dumps([promise_id for _, promise_id in rows])
@@ -483,6 +553,33 @@ class SqliteTransaction:
         sort_ids = json.dumps([sort_id for sort_id, _ in rows])
         promises = self.conn.execute(self.statements["purge_promises"], (sort_ids,)).rowcount
         return Purged(promises=promises, tasks=tasks)
+
+    async def count_purgeable(self, query: PurgeQuery, sample: int) -> tuple[int, list[str]]:
+        if not query.cutoffs:
+            return 0, []
+        source, params = self._purgeable(query)
+        count = int(self.conn.execute(f"SELECT count(*) {source}", params).fetchone()[0])
+        ids: list[str] = []
+        if count and sample > 0:
+            rows = self.conn.execute(
+                f"SELECT p.id {source} ORDER BY p.completed_on, p.sort_id LIMIT ?",
+                [*params, sample],
+            )
+            ids = [str(row[0]) for row in rows]
+        return count, ids
+
+    async def purge_tasks(self, before: int, limit: int) -> int:
+        cursor = self.conn.execute(self.statements["purge_completed_tasks"], (before, limit))
+        return int(cursor.rowcount)
+
+    async def oldest_completed(self) -> tuple[int | None, int | None]:
+        run = self.conn.execute
+        promise = run(self.statements["oldest_completed_promise"]).fetchone()[0]
+        task = run(self.statements["oldest_completed_task"]).fetchone()[0]
+        return (
+            None if promise is None else int(promise),
+            None if task is None else int(task),
+        )
 
     # ---- schedules ----------------------------------------------------------------------------
 
@@ -572,6 +669,10 @@ class SqliteTransaction:
 
     async def reissued_tasks(self, min_counter: int, limit: int) -> list[Task]:
         rows = self.conn.execute(self.statements["reissued_tasks"], (min_counter, limit))
+        return [task_from_row(row)[1] for row in rows]
+
+    async def waiting_tasks(self, limit: int) -> list[Task]:
+        rows = self.conn.execute(self.statements["waiting_tasks"], (limit,))
         return [task_from_row(row)[1] for row in rows]
 
     async def overdue_schedules(self, now: int, limit: int) -> list[Schedule]:

@@ -28,7 +28,9 @@ KEYMAP: tuple[KeyEntry, ...] = (
     KeyEntry("5", "Locks", "global", "view('locks')"),
     KeyEntry(":", "Command: :promises :tasks :schedules :locks :overview :q", "global"),
     KeyEntry("/", "Focus the filter bar (enter applies, esc back to the table)", "lists", "filter"),
-    KeyEntry("enter", "Open the selected row's detail (in the call tree: that node)", "lists"),
+    KeyEntry(
+        "enter", "Open the detail of the selected row, finding or call-tree node", "lists, overview"
+    ),
     KeyEntry("space", "Fold / unfold a node of the call tree", "promise detail"),
     KeyEntry("esc", "Back (close a detail, a dialog or the filter)", "global"),
     KeyEntry("p", "Pause / resume live refresh", "global", "pause"),

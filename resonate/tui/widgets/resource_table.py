@@ -69,6 +69,13 @@ class ResourceTable(DataTable[str | Text]):
         else:
             self._rebuild(styled)
 
+    def remeasure(self) -> None:
+        """Forget how wide the columns grew: the next `show_rows` rebuilds the table and sizes
+        every column to its cells again (for cells cut to fit the width, after a resize)."""
+        for column in self.columns.values():
+            column.content_width = cell_len(column.label.plain)
+        self.keys = []
+
     def _style(self, key: str, cells: Cells, now: float) -> tuple[str | Text, ...]:
         if key not in self._new_until:
             return tuple(cells)

@@ -171,13 +171,16 @@ class ScaleStore(abc.ABC):
     name: str
     profile: bench.StoreProfile
 
-    def __init__(self, options: argparse.Namespace) -> None:
+    def __init__(self, options: argparse.Namespace, pending_every: int = PENDING_EVERY) -> None:
         self.options = options
         self.cache_dir: Path = options.cache_dir
         self.version, self.hash = migrations_key(self.name)
+        # Every pending_every-th seeded promise is PENDING; 0: all completed (retention.py).
+        self.pending_every = pending_every
+        self.variant = "" if pending_every == PENDING_EVERY else f"-p{pending_every}"
 
     def key(self, size: int) -> str:
-        return f"{self.name}-n{size}-v{self.version}-{self.hash}"
+        return f"{self.name}{self.variant}-n{size}-v{self.version}-{self.hash}"
 
     def marker(self, size: int) -> Path:
         return self.cache_dir / f"{self.key(size)}.json"
@@ -213,7 +216,7 @@ class ScaleStore(abc.ABC):
 
     def drop_stale(self, size: int) -> None:
         """Remove entries of the same store and size built for another schema."""
-        for old in self.cache_dir.glob(f"{self.name}-n{size}-v*.json"):
+        for old in self.cache_dir.glob(f"{self.name}{self.variant}-n{size}-v*.json"):
             if old.stem != self.key(size):
                 self.remove_entry(old.stem)
                 old.unlink(missing_ok=True)
@@ -247,13 +250,13 @@ class ScaleStore(abc.ABC):
         return self.profile.database_pids(workdir)
 
 
-def seed_values(size: int) -> dict[str, Any]:
+def seed_values(size: int, pending_every: int = PENDING_EVERY) -> dict[str, Any]:
     now = bench.now_ms()
     return {
         "base": now - size - 24 * bench.HOUR_MS,  # createdOn of seed-0; seed-n is base + n
         "far": now + YEAR_MS,
         "hour": bench.HOUR_MS,
-        "every": PENDING_EVERY,
+        "every": pending_every,
         "fanout": ROOT_FANOUT,
     }
 
@@ -269,14 +272,14 @@ INSERT INTO promises (id, state, param_headers, param_data, value_headers, value
                       idempotency_key_for_create, idempotency_key_for_complete, tags,
                       created_on, completed_on)
 SELECT 'seed-' || n,
-       CASE WHEN n % :every = 0 THEN 1 ELSE 2 END,
+       CASE WHEN n % NULLIF(:every, 0) = 0 THEN 1 ELSE 2 END,
        NULL, :param, NULL,
-       CASE WHEN n % :every = 0 THEN NULL ELSE :value END,
-       CASE WHEN n % :every = 0 THEN :far ELSE :base + n + :hour END,
+       CASE WHEN n % NULLIF(:every, 0) = 0 THEN NULL ELSE :value END,
+       CASE WHEN n % NULLIF(:every, 0) = 0 THEN :far ELSE :base + n + :hour END,
        NULL, NULL,
        '{"resonate:root":"root-' || (n / :fanout) || '","resonate:invoke":"default"}',
        :base + n,
-       CASE WHEN n % :every = 0 THEN NULL ELSE :base + n + 5 END
+       CASE WHEN n % NULLIF(:every, 0) = 0 THEN NULL ELSE :base + n + 5 END
 FROM seq
 """
 
@@ -284,8 +287,8 @@ FROM seq
 class SqliteScale(ScaleStore):
     name = "sqlite"
 
-    def __init__(self, options: argparse.Namespace) -> None:
-        super().__init__(options)
+    def __init__(self, options: argparse.Namespace, pending_every: int = PENDING_EVERY) -> None:
+        super().__init__(options, pending_every)
         self.profile = bench.SqliteProfile()
 
     def path(self, key: str) -> Path:
@@ -309,7 +312,10 @@ class SqliteScale(ScaleStore):
             conn.execute("PRAGMA synchronous=OFF")  # this connection only: seeding
             conn.execute("PRAGMA cache_size=-1048576")  # 1 GiB of page cache
             conn.execute("PRAGMA temp_store=MEMORY")
-            values = seed_values(size) | {"param": PARAM_BYTES, "value": VALUE_BYTES}
+            values = seed_values(size, self.pending_every) | {
+                "param": PARAM_BYTES,
+                "value": VALUE_BYTES,
+            }
             for first, last in chunks(size):
                 started = time.monotonic()
                 conn.execute("BEGIN")
@@ -344,14 +350,14 @@ INSERT INTO promises (id, state, param_headers, param_data, value_headers, value
                       idempotency_key_for_create, idempotency_key_for_complete, tags,
                       created_on, completed_on)
 SELECT 'seed-' || n,
-       CASE WHEN n % $3 = 0 THEN 1 ELSE 2 END,
+       CASE WHEN n % NULLIF($3, 0) = 0 THEN 1 ELSE 2 END,
        NULL, $4::bytea, NULL,
-       CASE WHEN n % $3 = 0 THEN NULL ELSE $5::bytea END,
-       CASE WHEN n % $3 = 0 THEN $6 ELSE $7 + n + $8 END,
+       CASE WHEN n % NULLIF($3, 0) = 0 THEN NULL ELSE $5::bytea END,
+       CASE WHEN n % NULLIF($3, 0) = 0 THEN $6 ELSE $7 + n + $8 END,
        NULL, NULL,
        jsonb_build_object('resonate:root', 'root-' || (n / $9), 'resonate:invoke', 'default'),
        $7 + n,
-       CASE WHEN n % $3 = 0 THEN NULL ELSE $7 + n + 5 END
+       CASE WHEN n % NULLIF($3, 0) = 0 THEN NULL ELSE $7 + n + 5 END
 FROM generate_series($1::bigint, $2::bigint) AS n
 """
 
@@ -380,8 +386,8 @@ class PostgresRunProfile(bench.PostgresProfile):
 class PostgresScale(ScaleStore):
     name = "postgres"
 
-    def __init__(self, options: argparse.Namespace) -> None:
-        super().__init__(options)
+    def __init__(self, options: argparse.Namespace, pending_every: int = PENDING_EVERY) -> None:
+        super().__init__(options, pending_every)
         self.dsn: str = options.dsn
         self.profile = PostgresRunProfile(self.dsn)
 
@@ -410,7 +416,7 @@ class PostgresScale(ScaleStore):
         )
         url = bench.with_database(self.dsn, name)
         migrate_up(["--aio-store-postgres-enable", "--aio-store-postgres-url", url])
-        values = seed_values(size)
+        values = seed_values(size, self.pending_every)
 
         async def fill() -> int:
             conn = await asyncpg.connect(url, timeout=10)
@@ -422,7 +428,7 @@ class PostgresScale(ScaleStore):
                         POSTGRES_SEED,
                         first,
                         last,
-                        PENDING_EVERY,
+                        self.pending_every,
                         PARAM_BYTES,
                         VALUE_BYTES,
                         values["far"],
@@ -483,6 +489,7 @@ class Running:
     server: bench.Server
     url: str
     poll_port: int
+    metrics_port: int
 
 
 @contextlib.contextmanager
@@ -490,9 +497,10 @@ def running_server(
     store: ScaleStore, workdir: Path, options: argparse.Namespace, extra: Sequence[str] = ()
 ) -> Iterator[Running]:
     host, port, poll_port = "127.0.0.1", bench.free_port(), bench.free_port()
+    metrics_port = bench.free_port()
     url = f"http://{host}:{port}"
     command = [sys.executable, "-m", "resonate", "serve", "--api-http-addr", f"{host}:{port}"]
-    command += ["--metrics-addr", f"{host}:{bench.free_port()}"]
+    command += ["--metrics-addr", f"{host}:{metrics_port}"]
     command += ["--aio-poll-addr", f"{host}:{poll_port}", *store.server_args(workdir), *extra]
     command += ["--api-grpc-addr", f"{host}:{bench.free_port()}"]
     for arg in options.ours_arg:
@@ -503,7 +511,7 @@ def running_server(
         bench.wait_ready(server, options.ready_timeout)
         log(f"  server ready in {time.monotonic() - started:.1f} s (pid {server.pid})")
         bench.preflight(url, check_bodies=True)
-        yield Running(server, url, poll_port)
+        yield Running(server, url, poll_port, metrics_port)
         if server.process is not None and server.process.poll() is not None:
             raise RuntimeError(f"server exited with status {server.process.returncode}")
     except BaseException as error:
@@ -1059,6 +1067,39 @@ def uvloop_version() -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options this script shares with benchmarks/retention.py: the seed cache, the
+    PostgreSQL server, how servers are run, and the report's form."""
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=DEFAULT_CACHE_DIR,
+        help="seeded databases are kept here (~/.cache/resonate-bench)",
+    )
+    parser.add_argument("--reseed", action="store_true", help="rebuild the cache entries used")
+    parser.add_argument(
+        "--dsn",
+        default=bench.DEFAULT_POSTGRES_DSN,
+        help="a database on the PostgreSQL server ($RESONATE_TEST_POSTGRES_DSN, else "
+        "postgresql://postgres@127.0.0.1:5432/postgres)",
+    )
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each server run, wait up to this long for the box to be idle (0: off)",
+    )
+    parser.add_argument(
+        "--ready-timeout", type=float, default=600.0, help="seconds to /readyz (600)"
+    )
+    parser.add_argument(
+        "--ours-arg", action="append", default=[], help="extra `resonate serve` arguments"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--json-file", type=Path, help="also write the JSON report to this file")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="How the server's cost grows with the number of promises stored."
@@ -1075,20 +1116,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="small sizes, 2 s windows, 100 poll connections: a CI smoke run",
     )
     parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=DEFAULT_CACHE_DIR,
-        help="seeded databases are kept here (~/.cache/resonate-bench)",
-    )
-    parser.add_argument("--reseed", action="store_true", help="rebuild the cache entries used")
-    parser.add_argument(
         "--seed-only", action="store_true", help="build the cache entries of --sizes and exit"
-    )
-    parser.add_argument(
-        "--dsn",
-        default=bench.DEFAULT_POSTGRES_DSN,
-        help="a database on the PostgreSQL server ($RESONATE_TEST_POSTGRES_DSN, else "
-        "postgresql://postgres@127.0.0.1:5432/postgres)",
     )
     parser.add_argument("--connections", type=int, default=64, help="load driver connections (64)")
     parser.add_argument("--warmup", type=float, help="load warmup seconds (2; quick 0.5)")
@@ -1102,21 +1130,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--poll-connections", type=int, help="poll streams held open (1000; quick 100; 0: skip)"
     )
     parser.add_argument("--poll-tasks", type=int, help="deliveries timed (300; quick 50)")
-    parser.add_argument(
-        "--wait-idle",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="before each server run, wait up to this long for the box to be idle (0: off)",
-    )
-    parser.add_argument(
-        "--ready-timeout", type=float, default=600.0, help="seconds to /readyz (600)"
-    )
-    parser.add_argument(
-        "--ours-arg", action="append", default=[], help="extra `resonate serve` arguments"
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--json-file", type=Path, help="also write the JSON report to this file")
+    add_run_arguments(parser)
     options = parser.parse_args(argv)
     defaults = QUICK if options.quick else FULL
     for key, value in defaults.items():

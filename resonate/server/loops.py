@@ -252,18 +252,22 @@ class RetentionLoop(Loop):
         now, limit = self.clock.now_ms(), self.batch_size
         deleted = 0
         if self._promises_left:
+            started = time.perf_counter()
             purged = await self.store.run(
                 partial(retention.purge_promises, query=self.promise_query(now), limit=limit)
             )
             self._promises_left = purged.promises >= limit
-            retention.count_purged(self.metrics, purged)
+            retention.count_purged(self.metrics, purged, "promises", time.perf_counter() - started)
             deleted += purged.promises
         if self._tasks_left:
+            started = time.perf_counter()
             tasks = await self.store.run(
                 partial(retention.purge_tasks, before=now - self.task_retention_ms, limit=limit)
             )
             self._tasks_left = tasks >= limit
-            retention.count_purged(self.metrics, Purged(tasks=tasks))
+            retention.count_purged(
+                self.metrics, Purged(tasks=tasks), "tasks", time.perf_counter() - started
+            )
             deleted += tasks
         return deleted
 
@@ -279,6 +283,10 @@ class RetentionLoop(Loop):
             self.metrics.retention_oldest_age.labels(kind).set(age)
 
     async def seconds_until_next_pass(self) -> float:
+        if self._promises_left or self._tasks_left:
+            # The pass stopped at max_iterations with full batches: a backlog (retention just
+            # turned on, or a burst) is deleted pass after pass, not one pass a minute.
+            return 0.0
         # Records age into the cutoff continuously, but nothing is lost by letting them wait a
         # minute: an idle pass is not worth making every tick.
         return max(self.signal_timeout, RETENTION_IDLE_SECONDS)

@@ -186,9 +186,18 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
-        for kind in ("promises", "tasks"):  # both series of each from the start, at 0
+        self.retention_batch_duration = Histogram(
+            "retention_batch_duration_seconds",
+            "One retention or purge batch (a delete transaction, queueing included), by kind "
+            "(promises, tasks)",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        for kind in ("promises", "tasks"):  # every series of each from the start, at 0
             self.retention_purged.labels(kind)
             self.retention_oldest_age.labels(kind)
+            self.retention_batch_duration.labels(kind)
         self.schedules = Counter(
             "schedules", "Schedules created and deleted", ["state"], registry=registry
         )

@@ -42,11 +42,13 @@ async def oldest_completed(tx: Transaction) -> tuple[int | None, int | None]:
     return await tx.oldest_completed()
 
 
-def count_purged(metrics: Metrics | None, purged: Purged) -> None:
-    """``retention_purged_total``: the loop's deletions and those of ``POST /promises/purge``
-    alike (one counter: a row is gone whoever deleted it)."""
+def count_purged(metrics: Metrics | None, purged: Purged, batch: str, seconds: float) -> None:
+    """``retention_purged_total``, and ``retention_batch_duration_seconds`` of a ``batch``
+    ("promises" or "tasks") that took ``seconds``: the loop's deletions and those of
+    ``POST /promises/purge`` alike (one counter: a row is gone whoever deleted it)."""
     if metrics is None:
         return
+    metrics.retention_batch_duration.labels(batch).observe(seconds)
     if purged.promises:
         metrics.retention_purged.labels("promises").inc(purged.promises)
     if purged.tasks:

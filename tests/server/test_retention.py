@@ -98,6 +98,27 @@ async def test_old_completed_promises_go_in_bounded_batches(live):
     assert "pending" in await promise_ids(live)
 
 
+async def test_a_backlog_is_purged_pass_after_pass_without_the_idle_wait(live):
+    await completed(live, *(f"old{i}" for i in range(5)))
+    live.clock.advance(DAY)
+    loop = RetentionLoop(
+        live.server.store,
+        live.clock,
+        promises=promise_retention(DAY),
+        batch_size=2,
+        max_iterations=2,
+        metrics=live.server.metrics,
+    )
+    assert await loop.run_once() == 4  # two full batches: the pass ends with work left
+    assert await loop.seconds_until_next_pass() == 0.0
+    assert await loop.run_once() == 1
+    assert await loop.seconds_until_next_pass() >= 60.0  # idle: the minute's tick again
+    batches = live.server.metrics.registry.get_sample_value(
+        "retention_batch_duration_seconds_count", {"kind": "promises"}
+    )
+    assert batches == 3  # each delete transaction timed
+
+
 async def test_completed_tasks_go_with_their_promise(live):
     await create(live, "wf", tags={"resonate:invoke": RECV})
     assert await count(live, "tasks") == 1

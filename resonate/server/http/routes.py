@@ -888,8 +888,9 @@ async def purge_promises(ctx: Context, request: web.Request) -> web.Response:
         )
         return json_response(200, {"before": before, "dryRun": True, "count": count, "sample": ids})
     limit = ctx.purge_batch_size if body["limit"] is None else body["limit"]
+    started = time.perf_counter()
     purged = await ctx.store.run(partial(retention.purge_promises, query=query, limit=limit))
-    retention.count_purged(ctx.metrics, purged)
+    retention.count_purged(ctx.metrics, purged, "promises", time.perf_counter() - started)
     return json_response(
         200,
         {

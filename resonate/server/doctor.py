@@ -65,6 +65,7 @@ PROMISE_LOOP = "timeout_promises"
 TASK_LOOP = "timeout_tasks"
 SCHEDULE_LOOP = "schedule_promises"
 LOCK_LOOP = "timeout_locks"
+LEASE_LOOP_2026 = "deliver_2026"
 
 REST = "REST"
 V2026 = "2026"
@@ -107,6 +108,7 @@ class Rows:
 
     promises: list[Promise]  # PENDING past timeout + overdue_after
     leases: list[Task]  # CLAIMED with the lease ending within lease_within
+    leases_2026: list[Task2026]  # acquired, the lease ending within lease_within
     reissued: list[Task]
     schedules: list[Schedule]  # next run older than overdue_after
     locks: list[Lock]  # not renewed for more than half their ttl
@@ -120,6 +122,7 @@ async def read_rows(tx: Transaction, now: int, query: DoctorQuery) -> Rows:
         # More than overdue_after past: the store's read is `timeout <= now`.
         promises=await tx.stuck_promises(now - query.overdue_after - 1, limit),
         leases=await tx.tasks_with_lease_ending(add_ms(now, query.lease_within), limit),
+        leases_2026=await tx.leases_ending_2026(add_ms(now, query.lease_within), limit),
         reissued=await tx.reissued_tasks(query.min_counter, limit),
         schedules=await tx.overdue_schedules(now - query.overdue_after, limit),
         locks=await tx.stale_locks(now, limit),
@@ -456,40 +459,63 @@ def _no_connection_task(task_id: str, group: str, protocol: str) -> Finding:
 
 
 def _leases(rows: Rows, query: DoctorQuery, now: int, loops: dict[str, LoopRow]) -> list[Finding]:
+    """task.lease_expired: REST tasks CLAIMED and 2026 tasks acquired whose holder stopped
+    heart-beating, each freed by its own loop."""
     findings = []
+    rest = _loop_state(TASK_LOOP, loops, now)
     for task in rows.leases:
-        left = task.expires_at - now
-        silent = ago(now - (task.expires_at - task.ttl)) if task.ttl else "unknown"
+        lease = Lease(task.id, "CLAIMED", task.process_id, task.expires_at, task.ttl)
+        findings += lease.findings(now, TASK_LOOP, rest, "re-issues")
+    findings += _truncated("task.lease_expired", "task", len(rows.leases), query.limit)
+    v2026 = _loop_state(LEASE_LOOP_2026, loops, now)
+    for task26 in rows.leases_2026:
+        if task26.lease_at is not None:
+            lease = Lease(task26.id, "acquired", task26.pid, task26.lease_at, task26.ttl or 0)
+            findings += lease.findings(now, LEASE_LOOP_2026, v2026, "sets pending again")
+    return findings + _truncated("task.lease_expired", "task", len(rows.leases_2026), query.limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    task_id: str
+    held: str  # "CLAIMED" (REST) or "acquired" (2026)
+    holder: str | None
+    ends: int
+    ttl: int
+
+    def findings(self, now: int, loop: str, loop_state: str, frees: str) -> list[Finding]:
+        """An error once the lease has ended and ``loop`` has not freed the task yet; a warning
+        when less than a quarter of it is left (three quarters passed without a heartbeat,
+        where the SDKs heartbeat well within it); nothing otherwise."""
+        left = self.ends - now
+        silent = ago(now - (self.ends - self.ttl)) if self.ttl else "unknown"
+        who = f"{self.held} by process {self.holder}"
         if left <= 0:
-            findings.append(
+            return [
                 Finding(
                     "task.lease_expired",
                     "error",
                     "task",
-                    task.id,
-                    f"CLAIMED by process {task.process_id}, whose lease expired {ago(-left)} ago "
-                    f"(no heartbeat for {silent}); not re-issued yet "
-                    f"({_loop_state(TASK_LOOP, loops, now)})",
-                    f"the {TASK_LOOP} loop re-issues it at its next pass; if it stays, see "
+                    self.task_id,
+                    f"{who}, whose lease expired {ago(-left)} ago (no heartbeat for {silent}); "
+                    f"not freed yet ({loop_state})",
+                    f"the {loop} loop {frees} it at its next pass; if it stays, see "
                     "loop.stalled and store.slow",
                 )
-            )
-        elif 4 * left < task.ttl:
-            # Less than a quarter of the lease left: three quarters of it passed without a
-            # heartbeat, where the SDKs heartbeat well within it.
-            findings.append(
+            ]
+        if 4 * left < self.ttl:
+            return [
                 Finding(
                     "task.lease_expired",
                     "warning",
                     "task",
-                    task.id,
-                    f"CLAIMED by process {task.process_id}, no heartbeat for {silent}: its lease "
-                    f"ends in {ago(left)}",
-                    f"check process {task.process_id} (alive? heart-beating?); once the lease "
-                    "ends the task is re-issued to another worker",
+                    self.task_id,
+                    f"{who}, no heartbeat for {silent}: its lease ends in {ago(left)}",
+                    f"check process {self.holder} (alive? heart-beating?); once the lease ends "
+                    "the task goes to another worker",
                 )
-            )
-    return findings + _truncated("task.lease_expired", "task", len(rows.leases), query.limit)
+            ]
+        return []
 
 
 def _late_schedules(

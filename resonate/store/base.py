@@ -200,6 +200,10 @@ class Transaction(Protocol):
     ) -> list[Task2026]:
         """Up to ``limit`` tasks in id order after ``after_id``, with that state if given."""
 
+    async def leases_ending_2026(self, before: int, limit: int) -> list[Task2026]:
+        """Up to ``limit`` acquired tasks whose lease ends at or before ``before``, soonest
+        first (GET /doctor)."""
+
     async def heartbeat_task_2026(self, task_id: str, version: int, pid: str, now: int) -> bool:
         """Extend the lease (now + its ttl) of the task if acquired by ``pid`` at ``version``."""
 

@@ -157,6 +157,31 @@ async def test_a_claimed_task_whose_holder_stopped_heartbeating(live):
     assert found(body, "task.lease_expired") == []
 
 
+async def test_an_acquired_2026_task_whose_holder_stopped_heartbeating(live):
+    target = {"resonate:target": "poll://any@g26"}
+    await envelope(
+        live, "promise.create", {"id": "wf", "timeoutAt": START_MS + HOUR, "tags": target}
+    )
+    await envelope(live, "task.acquire", {"id": "wf", "version": 0, "pid": "w1", "ttl": 20_000})
+    live.clock.advance(15_000)  # a quarter of the lease left: not yet
+    assert found(await diagnose(live, **QUIET_LOOPS), "task.lease_expired") == []
+    live.clock.advance(1)
+    body = await diagnose(live, **QUIET_LOOPS)
+    assert found(body, "task.lease_expired") == [("task.lease_expired", "warning", "wf")]
+    assert finding(body, "task.lease_expired", "wf")["message"].startswith(
+        "acquired by process w1, no heartbeat for 15 s"
+    )
+
+    live.clock.advance(5_000)  # lapsed, not yet set back to pending by the delivery loop
+    body = await diagnose(live, **QUIET_LOOPS)
+    assert found(body, "task.lease_expired") == [("task.lease_expired", "error", "wf")]
+    message = finding(body, "task.lease_expired", "wf")["message"]
+    assert "deliver_2026 has completed no pass yet" in message
+    await run_every_loop(live)
+    body = await diagnose(live, **QUIET_LOOPS)
+    assert found(body, "task.lease_expired") == []
+
+
 async def test_tasks_for_a_group_without_connections(live):
     await create(live, "wf", **{"resonate:invoke": "poll://any@nobody"})  # INIT, group nobody
     await envelope(
@@ -316,7 +341,7 @@ async def test_each_list_keeps_to_the_limit_and_says_so(live):
 
 
 def test_findings_come_errors_first_then_warnings_then_infos():
-    rows = doctor.Rows([], [], [], [], [], [], [])
+    rows = doctor.Rows([], [], [], [], [], [], [], [])
     env = doctor.Environment(
         "sqlite",
         0,

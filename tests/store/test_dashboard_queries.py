@@ -41,6 +41,7 @@ PLANS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
     "waiting_tasks": ((20,), ("idx_tasks_state_expires_at",)),
     "overdue_schedules": ((NOW, 20), ("idx_schedules_next_run_time",)),
     "stale_locks": ((NOW, 20), ("idx_locks_lease_midpoint",)),
+    "leases_ending_2026": ((NOW, 20), ("idx_tasks_2026_lease_at",)),
 }
 
 # GET /callbacks (a page of one promise's callbacks, oldest first): its index differs by store,
@@ -182,7 +183,17 @@ async def fill(conn: asyncpg.Connection) -> None:
         " '\\x00', '\\x00', 0"
         " FROM generate_series(1, 20000) AS i"
     )
-    for table in ("promises", "tasks", "locks", "schedules", "callbacks"):
+    # 2026 tasks: one in ten acquired (with a lease), the others pending or fulfilled.
+    await conn.execute(
+        "INSERT INTO tasks_2026 (id, state, version, target, pid, ttl, lease_at, created_at,"
+        " updated_at)"
+        " SELECT 'w' || i, CASE i % 10 WHEN 0 THEN 'acquired' WHEN 1 THEN 'pending'"
+        " ELSE 'fulfilled' END, 1, 'poll://any@g', 'p', 1000,"
+        " CASE i % 10 WHEN 0 THEN $1::bigint + i END, 0, 0"
+        " FROM generate_series(1, 20000) AS i",
+        NOW,
+    )
+    for table in ("promises", "tasks", "locks", "schedules", "callbacks", "tasks_2026"):
         await conn.execute(f"VACUUM ANALYZE {table}")
 
 

@@ -348,6 +348,11 @@ WHERE id IN (SELECT id FROM tasks_2026
 RETURNING id, state, version, target, pid, ttl, lease_at, retry_at, resumes, created_at,
           updated_at
 
+-- name: leases_ending_2026
+-- GET /doctor: acquired tasks whose lease ends by $1 (idx_tasks_2026_lease_at), soonest first.
+SELECT id, state, version, target, pid, ttl, lease_at, retry_at, resumes, created_at, updated_at
+FROM tasks_2026 WHERE lease_at <= $1 AND state = 'acquired' ORDER BY lease_at LIMIT $2
+
 -- name: expire_leases_2026
 UPDATE tasks_2026
 SET state = 'pending', pid = NULL, ttl = NULL, lease_at = NULL, retry_at = $1, updated_at = $1

@@ -447,6 +447,10 @@ class PostgresTransaction:
         )
         return [task_2026_from_row(row) for row in await self._rows(sql, *filters.params)]
 
+    async def leases_ending_2026(self, before: int, limit: int) -> list[Task2026]:
+        rows = await self._rows(self.statements["leases_ending_2026"], before, limit)
+        return [task_2026_from_row(row) for row in rows]
+
     async def heartbeat_task_2026(self, task_id: str, version: int, pid: str, now: int) -> bool:
         if has_nul(task_id, pid):
             return False

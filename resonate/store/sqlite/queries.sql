@@ -380,6 +380,13 @@ WHERE id IN (SELECT id FROM tasks_2026
 RETURNING id, state, version, target, pid, ttl, lease_at, retry_at, resumes, created_at,
           updated_at
 
+-- name: leases_ending_2026
+-- GET /doctor: acquired tasks whose lease ends by ? (idx_tasks_2026_lease_at), soonest first.
+-- `+state` keeps the planner, which has no statistics, off idx_tasks_2026_state: the lease
+-- index gives the order without a sort and only the leases ending soon.
+SELECT id, state, version, target, pid, ttl, lease_at, retry_at, resumes, created_at, updated_at
+FROM tasks_2026 WHERE lease_at <= ? AND +state = 'acquired' ORDER BY lease_at LIMIT ?
+
 -- name: expire_leases_2026
 UPDATE tasks_2026
 SET state = 'pending', pid = NULL, ttl = NULL, lease_at = NULL, retry_at = ?, updated_at = ?

@@ -199,6 +199,10 @@ class SqliteTransaction:
         rows = self.conn.execute(sql + " ORDER BY id LIMIT ?", [*params, limit])
         return [task_2026_from_row(row) for row in rows]
 
+    async def leases_ending_2026(self, before: int, limit: int) -> list[Task2026]:
+        rows = self.conn.execute(self.statements["leases_ending_2026"], (before, limit))
+        return [task_2026_from_row(row) for row in rows]
+
     async def heartbeat_task_2026(self, task_id: str, version: int, pid: str, now: int) -> bool:
         cursor = self.conn.execute(
             self.statements["heartbeat_task_2026"], (now, now, task_id, version, pid)

@@ -85,7 +85,8 @@ def doctor(
         typer.Option(
             "--lease-within",
             metavar="DURATION",
-            help="Report claimed tasks whose lease ends this soon, a quarter of it left (10s).",
+            help="Report claimed or acquired tasks whose lease ends this soon, a quarter of it "
+            "left (10s).",
             show_default=False,
         ),
     ] = None,

@@ -1597,8 +1597,8 @@ ROUTES: tuple[Route, ...] = (
                 "leaseWithin",
                 "query",
                 {"type": "integer", "format": "int64", "minimum": 0, "default": 10_000},
-                description="A CLAIMED task whose lease ends within this many ms, with less "
-                "than a quarter of its ttl left, is reported",
+                description="A CLAIMED (REST) or acquired (2026) task whose lease ends within "
+                "this many ms, with less than a quarter of its ttl left, is reported",
             ),
             Param(
                 "minCounter",

@@ -34,12 +34,6 @@ CompletionState = Literal["RESOLVED", "REJECTED", "REJECTED_CANCELED"]
 SearchState = Literal["pending", "resolved", "rejected"]
 # The completed states `POST /promises/purge` deletes; all four when none is named.
 PurgeState = Literal["RESOLVED", "REJECTED", "REJECTED_CANCELED", "REJECTED_TIMEDOUT"]
-PURGE_STATES: tuple[PurgeState, ...] = (
-    "RESOLVED",
-    "REJECTED",
-    "REJECTED_CANCELED",
-    "REJECTED_TIMEDOUT",
-)
 TaskSearchState = Literal["init", "enqueued", "claimed", "completed", "timedout"]
 # The 2026-04-01 protocol (protocol-2026.md): its version string and its task states (§4.1).
 PROTOCOL_2026 = "2026-04-01"

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from resonate.server.config import Config, ConfigError, resolve_config
+from resonate.server.config.values import human_size
 
 # Pages copied per step of the backup (4 KiB pages: 16 MiB a step), between two progress lines.
 BACKUP_STEP_PAGES = 4096
@@ -120,15 +121,6 @@ def _uri_path(file: Path) -> str:
     return quote(str(file.resolve()), safe="/")
 
 
-def _size(byte_count: int) -> str:
-    value = float(byte_count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 # --- backup -------------------------------------------------------------------------------------
 
 
@@ -143,7 +135,7 @@ def run_backup(args: list[str], *, force: bool) -> int:
         pages, seconds = backup(source, target, force=force)
     except DbError as error:
         return _fail(error)
-    size = _size(target.stat().st_size)
+    size = human_size(target.stat().st_size)
     print(f"backed up {source} to {target}: {size}, {pages} pages, {seconds:.2f} s")
     return 0
 
@@ -243,7 +235,7 @@ def run_vacuum(args: list[str]) -> int:
         before, after, seconds = vacuum(file)
     except DbError as error:
         return _fail(error)
-    print(f"vacuumed {file}: {_size(before)} -> {_size(after)}, {seconds:.2f} s")
+    print(f"vacuumed {file}: {human_size(before)} -> {human_size(after)}, {seconds:.2f} s")
     return 0
 
 

@@ -26,6 +26,7 @@ from resonate.core.schedule import Schedule
 from resonate.core.task import Task, add_ms
 from resonate.core.task2026 import PollAddress, Task2026, Task2026State, parse_address
 from resonate.server import dashboard
+from resonate.server.config.values import human_size
 from resonate.server.cron import parse_cron
 from resonate.server.delivery.poll import PollHub
 from resonate.store.base import SchemaStatus, Store, Transaction
@@ -632,8 +633,8 @@ def _store(env: Environment, query: DoctorQuery) -> list[Finding]:
                 "error" if free < query.min_disk_free // 10 else "warning",
                 "store",
                 None,
-                f"{size(free)} free on the file system of {env.sqlite_path}, below "
-                f"{size(query.min_disk_free)}",
+                f"{human_size(free)} free on the file system of {env.sqlite_path}, below "
+                f"{human_size(query.min_disk_free)}",
                 "free space or grow the volume; turn on retention (system.retention.promises); "
                 "`resonate db vacuum` gives back the space of deleted rows",
             )
@@ -674,12 +675,3 @@ def ago(ms: int) -> str:
     if seconds < 48 * 3600:
         return f"{seconds // 3600} h"
     return f"{seconds // 86400} d"
-
-
-def size(amount: int) -> str:
-    value = float(amount)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{amount} B"  # pragma: no cover

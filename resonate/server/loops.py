@@ -289,7 +289,7 @@ class RetentionLoop(Loop):
             return 0.0
         # Records age into the cutoff continuously, but nothing is lost by letting them wait a
         # minute: an idle pass is not worth making every tick.
-        return max(self.signal_timeout, RETENTION_IDLE_SECONDS)
+        return self.idle_tick_ms / 1000
 
     @property
     def idle_tick_ms(self) -> int:  # GET /doctor: stalled after two missed ticks

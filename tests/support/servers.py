@@ -101,7 +101,11 @@ class ServerProcess:
             ),
             # No gRPC listener (its default :50051 would be shared by parallel servers) unless
             # the caller configures one.
-            *([] if any("grpc" in a for a in self.extra_args) else ["--no-api-grpc-enable"]),
+            *(
+                []
+                if any(a.startswith(("--api-grpc", "--no-api-grpc")) for a in self.extra_args)
+                else ["--no-api-grpc-enable"]
+            ),
             *self.extra_args,
         ]
 

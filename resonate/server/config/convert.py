@@ -229,12 +229,7 @@ def _retention_map(option: Option, value: Mapping[Any, Any]) -> dict[str, int]:
         state = retention_state(_scalar_text(key, what="a state name"))
         if state in result:
             raise ValueError(f"state {state!r} is given twice in a retention map")
-        if isinstance(item, str):
-            try:
-                result[state] = _check_range(option, parse_duration(item))
-            except ValueError as error:
-                raise ValueError(f"{state}: {error}") from None
-        elif isinstance(item, int) and not isinstance(item, bool):
+        if isinstance(item, str) or (isinstance(item, int) and not isinstance(item, bool)):
             try:
                 result[state] = _check_range(option, parse_duration(str(item)))
             except ValueError as error:

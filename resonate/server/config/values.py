@@ -154,6 +154,16 @@ def format_size(size_bytes: int) -> str | int:
     return size_bytes
 
 
+def human_size(amount: int) -> str:
+    """A byte count for people, in binary units: 812 B, 1.5 KiB, 276.8 MiB, 2.0 TiB."""
+    value = float(amount)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
 def parse_address(text: str) -> Address:
     """``0.0.0.0:8001``, ``[::]:8001``, ``:8001`` (empty host = all interfaces)."""
     stripped = text.strip()

@@ -15,14 +15,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from resonate.server.grpc.service import METHODS, Dispatcher
-from resonate.server.http.routes import Context
+from resonate.server.http.routes import Context, cached_schema_status
 from resonate.server.metrics import Metrics
 
 log = logging.getLogger("resonate.grpc")
 
 DEFAULT_PORT = 50051
 HEALTH_INTERVAL_SECONDS = 1.0
-STORE_CHECK_TIMEOUT_SECONDS = 2.0
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -71,12 +70,10 @@ def listen_address(addr: str) -> str:
 
 
 async def store_ready(ctx: Context) -> bool:
-    """What /readyz checks: the store answers and its schema is current."""
-    try:
-        status = await asyncio.wait_for(ctx.store.schema_status(), STORE_CHECK_TIMEOUT_SECONDS)
-    except Exception:  # any failure means "not serving"
-        return False
-    return bool(status.current == status.latest)
+    """What /readyz checks (through the same cached read): the store answers and its schema is
+    current."""
+    status = await cached_schema_status(ctx)
+    return not isinstance(status, Exception) and status.current == status.latest
 
 
 @dataclass
@@ -96,7 +93,7 @@ class GrpcHandle:
         """Set every service SERVING while the store is ready and the server is not draining,
         else NOT_SERVING; the status set."""
         ready = not self.ctx.shutting_down and await store_ready(self.ctx)
-        status: int = SERVING if ready and not self.ctx.shutting_down else NOT_SERVING
+        status: int = SERVING if ready else NOT_SERVING
         if status != self.status:
             for name in ("", *service_names()):
                 await self.health.set(name, status)
@@ -112,6 +109,7 @@ class GrpcHandle:
             await asyncio.sleep(self.interval)
             with contextlib.suppress(Exception):
                 await self.check_health()
+        # Again: a check that began before the drain may have set SERVING after it.
         await self.drain()
 
     def watch(self) -> None:

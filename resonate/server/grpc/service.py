@@ -72,7 +72,6 @@ class Call:
 
     principal: Principal
     metadata: Mapping[str, str]
-    request_id: str
 
     def header(self, name: str) -> str | None:
         value = self.metadata.get(name)
@@ -225,6 +224,8 @@ async def _complete(
     fence: Fence | None,
 ) -> promises.Outcome:
     promise_id = convert.text("id", promise_id)
+    if not promise_id:
+        raise ResonateError(Code.PROMISE_NOT_FOUND)
     authorize_id(call.principal, "promise id", promise_id)
     command = promises.CompletePromise(
         id=promise_id,
@@ -234,8 +235,6 @@ async def _complete(
         strict=strict,
         fence=fence,
     )
-    if not promise_id:
-        raise ResonateError(Code.PROMISE_NOT_FOUND)
     return await promises.run_complete_promise(ctx.store, ctx.clock, command)
 
 
@@ -798,7 +797,7 @@ class Dispatcher:
                 if ctx.shutting_down:
                     raise ResonateError(Code.SHUTTING_DOWN, "the server is shutting down")
                 principal = self.authenticator.authenticate(metadata.get("authorization"))
-                response, code = await handler(ctx, request, Call(principal, metadata, rid))
+                response, code = await handler(ctx, request, Call(principal, metadata))
             except ResonateError as error:
                 failure, code = error, error.code
             except asyncio.CancelledError:

@@ -386,7 +386,8 @@ NOT EXISTS (SELECT 1 FROM tasks AS t
   AND NOT EXISTS (SELECT 1 FROM callbacks_2026 AS c WHERE c.awaited = p.id)
   AND NOT EXISTS (SELECT 1 FROM listeners_2026 AS l WHERE l.promise_id = p.id)
   AND NOT EXISTS (SELECT 1 FROM tasks_2026 AS t WHERE t.id = p.id AND t.state <> 'fulfilled')
-  AND NOT EXISTS (SELECT 1 FROM outbox_2026 AS o WHERE o.promise_id = p.id)
+  -- (outbox_2026 has no index on promise_id: one list per statement, not a scan per row)
+  AND p.id NOT IN (SELECT o.promise_id FROM outbox_2026 AS o)
   -- a callback whose task will resume this promise's function
   AND NOT EXISTS (SELECT 1 FROM callbacks AS c WHERE c.root_promise_id = p.id)
   -- a step of a call tree still running: its root, origin or parent is pending (a replay

@@ -17,7 +17,7 @@ import binascii
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
@@ -728,6 +728,22 @@ def delete_schedule_request(schedule_id: str) -> ApiRequest:
 
 def get_stats_request() -> ApiRequest:
     return ApiRequest("GET", "/stats")
+
+
+def get_doctor_request(params: Sequence[tuple[str, str]] = ()) -> ApiRequest:
+    """`GET /doctor` with the thresholds given (``limit``, ``overdueAfter``, ``leaseWithin``,
+    ``minCounter``, ``loopStalledAfter``, ``slowBatchMs``, ``minDiskFree``); the others take
+    the server's defaults."""
+    return ApiRequest("GET", "/doctor", params=tuple(params))
+
+
+def doctor_report(body: Any) -> JsonObject:
+    """The doctor's answer, checked: an object with a ``findings`` list and a boolean ``ok``."""
+    if not isinstance(body, dict) or not isinstance(body.get("findings"), list):
+        raise UnexpectedResponse(200, "a doctor answer without a 'findings' list")
+    if not isinstance(body.get("ok"), bool):
+        raise UnexpectedResponse(200, "a doctor answer without a boolean 'ok'")
+    return dict(body)
 
 
 def get_stuck_request(

@@ -135,10 +135,10 @@ def doctor(
         slow_batch,
         min_disk_free,
     )
-    from resonate.client import ApiRequest
+    from resonate.client import doctor_report, get_doctor_request
 
     with options.client() as client:
-        body: dict[str, Any] = client.send(ApiRequest("GET", "/doctor", params=params)).body
+        body = doctor_report(client.send(get_doctor_request(params)).body)
     output = options.output
     if output is OutputFormat.table:
         print_report(body, color_enabled(options.no_color, sys.stdout))

@@ -18,7 +18,6 @@ from resonate import calltree
 from resonate.calltree import Node, Search
 from resonate.client import (
     ApiError,
-    ApiRequest,
     AsyncResonateClient,
     CompletionState,
     Credentials,
@@ -27,6 +26,7 @@ from resonate.client import (
     TaskQuery,
     as_2026_record,
     encode_value,
+    get_doctor_request,
     page_items,
 )
 from resonate.tui.metrics import Scrape, parse_scrape
@@ -324,7 +324,7 @@ class DataSource:
         return await self.stuck()
 
     async def doctor(self) -> Doctor:
-        request = ApiRequest("GET", "/doctor", params=(("limit", str(DOCTOR_LIMIT)),))
+        request = get_doctor_request((("limit", str(DOCTOR_LIMIT)),))
         body = await self._call(self._client.send(request))
         if not isinstance(body, dict):
             raise DataError("GET /doctor: the answer is not a JSON object")

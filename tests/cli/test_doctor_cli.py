@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from resonate.cli.doctor import doctor_params, finding_lines, parse_size
+from resonate.client import UnexpectedResponse, doctor_report
 from tests.cli.cli_runner import CliResult, RunCli
 from tests.support.servers import ServerProcess, wait_until
 
@@ -130,3 +131,10 @@ def test_a_coloured_finding_has_a_coloured_label_only() -> None:
     coloured = finding_lines(finding, color=True)
     assert ANSI.search(coloured[0]) and coloured[0].endswith("store.slow: m")
     assert coloured[1] == plain[1]
+
+
+@pytest.mark.parametrize("body", [[], "proxy page", {"ok": True}, {"findings": [], "ok": "yes"}])
+def test_an_answer_that_is_not_a_doctor_report_is_refused(body: object) -> None:
+    with pytest.raises(UnexpectedResponse):
+        doctor_report(body)
+    assert doctor_report({"findings": [], "ok": True}) == {"findings": [], "ok": True}

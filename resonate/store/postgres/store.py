@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -151,7 +152,9 @@ class PostgresStore:
         init = options.pop("init", None)
         pool_options: dict[str, Any] = {}
         if "max_inactive_connection_lifetime" in options:
-            pool_options["max_idle_seconds"] = options.pop("max_inactive_connection_lifetime")
+            lifetime = options.pop("max_inactive_connection_lifetime")
+            # asyncpg's meaning: 0 keeps idle connections forever.
+            pool_options["max_idle_seconds"] = lifetime if lifetime else math.inf
         warned = False
         while True:
             try:

@@ -22,7 +22,7 @@ from resonate.server.delivery.base import Plugin
 from resonate.server.delivery.poll import PollHub, create_poll_app
 from resonate.server.delivery.push import HttpPush
 from resonate.server.envelope.debug import Debug
-from resonate.server.http.app import create_api_app, create_metrics_app
+from resonate.server.http.app import LANE, create_api_app, create_metrics_app
 from resonate.server.http.auth import JwtVerifier, KeyLoadError, build_verifier
 from resonate.server.http.connections import (
     LISTEN_BACKLOG,
@@ -278,6 +278,7 @@ class Server:
             header_timeout_ms=self.config["api.http.headerTimeout"],
             error_docs_url=self.config["api.errorDocsUrl"],
             cors_allow_origins=tuple(self.config["api.http.cors.allowOrigins"]),
+            lane=self.config["api.http.lane"],
         )
         api_limits = replace(limits, extra_headers={"Resonate-Version": __version__})
         self.api_address = await self._listen(
@@ -365,7 +366,9 @@ class Server:
     async def _listen(
         self, name: str, app: web.Application, address: Any, drain: float, limits: ConnectionLimits
     ) -> tuple[str, int]:
-        runner = LimitedAppRunner(app, limits=limits, shutdown_timeout=drain, access_log=None)
+        runner = LimitedAppRunner(
+            app, limits=limits, lane=app.get(LANE), shutdown_timeout=drain, access_log=None
+        )
         await runner.setup()
         host = address.host or None
         site = web.TCPSite(runner, host, address.port, backlog=LISTEN_BACKLOG)

@@ -76,6 +76,7 @@ class RequestSeries(Collector):
         self.api_requests: dict[tuple[str, str, str], Cell] = {}
         self.api_in_flight: dict[tuple[str, str], Cell] = {}
         self.api_duration: dict[tuple[str, str], LoopHistogram] = {}
+        self.lane_requests: Cell = [0.0]  # answered by the lane (http/lane.py)
 
     def http_count(self, method: str, path: str, status: str) -> Cell:
         return self.http_requests.setdefault((method, path, status), [0.0])
@@ -105,16 +106,19 @@ class RequestSeries(Collector):
             Metric("api_requests", _API_REQUESTS_HELP, "counter"),
             Metric("api_requests_in_flight", _API_IN_FLIGHT_HELP, "gauge"),
             Metric("api_duration_seconds", _API_DURATION_HELP, "histogram"),
+            Metric("http_lane_requests", _HTTP_LANE_HELP, "counter"),
         ]
 
     def collect(self) -> Iterable[Metric]:
-        http_requests, http_duration, api_requests, api_in_flight, api_duration = self.describe()
+        metrics = self.describe()
+        http_requests, http_duration, api_requests, api_in_flight, api_duration, lane = metrics
         _add_cells(http_requests, "_total", ("method", "path", "status"), self.http_requests)
         _add_histograms(http_duration, ("method", "path"), self.http_duration)
         _add_cells(api_requests, "_total", ("type", "protocol", "status"), self.api_requests)
         _add_cells(api_in_flight, "", ("type", "protocol"), self.api_in_flight)
         _add_histograms(api_duration, ("type", "protocol"), self.api_duration)
-        return [http_requests, http_duration, api_requests, api_in_flight, api_duration]
+        lane.add_sample("http_lane_requests_total", {}, self.lane_requests[0])
+        return metrics
 
 
 _HTTP_REQUESTS_HELP = "HTTP requests by route template and status"
@@ -122,6 +126,7 @@ _HTTP_DURATION_HELP = "HTTP request latency by route template"
 _API_REQUESTS_HELP = "API operations by type and 5-digit status code"
 _API_IN_FLIGHT_HELP = "API operations in flight"
 _API_DURATION_HELP = "API operation latency"
+_HTTP_LANE_HELP = "HTTP requests of the API listener answered by the lane (api.http.lane)"
 
 
 def _add_cells(

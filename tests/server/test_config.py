@@ -235,6 +235,7 @@ DEFAULTS = [
     ("api.http.timeout", 10_000),
     ("api.http.auth", {}),
     ("api.http.cors.allowOrigins", ()),
+    ("api.http.lane", True),
     ("api.http.maxBodySize", 10 * 1024 * 1024),
     ("api.http.headerTimeout", 10_000),
     ("api.http.idleTimeout", 75_000),

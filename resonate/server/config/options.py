@@ -139,6 +139,13 @@ OPTIONS: tuple[Option, ...] = (
         "CORS origins allowed on the API; * = any origin",
     ),
     _option(
+        "api.http.lane",
+        _B,
+        True,
+        "serve plain requests (small, complete, no query string) without aiohttp's request "
+        "pipeline; false = every request through aiohttp",
+    ),
+    _option(
         "api.http.maxBodySize",
         OptionType.SIZE,
         parse_size("10MiB"),

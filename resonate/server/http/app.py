@@ -8,7 +8,7 @@ import logging
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.typedefs import Handler as AiohttpHandler
@@ -18,10 +18,13 @@ from resonate import __version__
 from resonate.core.errors import Code, ResonateError
 from resonate.server.http.auth import PRINCIPAL
 from resonate.server.http.cors import Cors
+from resonate.server.http.lane import Lane
 from resonate.server.http.openapi import build_document
 from resonate.server.http.protocol import (
     BODY_LIMITS,
     BodyLimits,
+    LaneRequest,
+    ServerClosing,
     assign_request_id,
     check_header,
     error_response,
@@ -34,6 +37,7 @@ from resonate.server.metrics import Cell, LoopHistogram, Metrics
 log = logging.getLogger("resonate.http")
 
 CONTEXT_KEY = web.AppKey("context", Context)
+LANE = web.AppKey("lane", Lane)
 UNMATCHED = "<unmatched>"
 ALWAYS_SERVED = frozenset({"/healthz", "/health"})
 STREAMS = frozenset({"/poll/{path}"})
@@ -142,7 +146,10 @@ def create_api_app(
     header_timeout_ms: int = 10_000,
     error_docs_url: str = "",
     cors_allow_origins: tuple[str, ...] = (),
+    lane: bool = True,
 ) -> web.Application:
+    """The API's application; with ``lane``, also the lane that serves its plain requests
+    without aiohttp's request pipeline (``app[LANE]``, for the listener's runner)."""
     cors = Cors(cors_allow_origins)
     recorder = RequestMetrics(metrics) if metrics is not None else None
     open_paths = frozenset(route.path for route in ROUTES if not route.authenticated)
@@ -169,12 +176,14 @@ def create_api_app(
             route_infos[route] = info
         return info
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
+    async def serve(
+        request: web.Request, info: _RouteInfo, handler: AiohttpHandler
+    ) -> web.StreamResponse:
+        """One request, whichever path brought it (aiohttp's router or the lane): draining,
+        authentication, header checks, the handler, error answers, the echoed headers, the
+        metrics and the access line."""
         started = time.perf_counter()
         rid = assign_request_id(request)
-        route = request.match_info.route
-        info = route_infos.get(route) or route_info(route)
         template = info.template
         operation = info.operation
         in_flight = info.in_flight
@@ -262,8 +271,6 @@ def create_api_app(
             response_headers["Request-Id"] = rid
         if ctx.shutting_down:
             response.force_close()  # let the drain finish instead of waiting on keep-alives
-        elif request.content.exception() is not None and not response.prepared:
-            response.force_close()  # the body stream broke: the connection closes after this
         if detail is None and response.status >= 500 and response.status != 500:
             # A 5xx a handler answered itself (the 2026 envelope's 503: store unavailable or
             # draining) is logged here; a 500 is logged with its cause where it is made.
@@ -275,6 +282,25 @@ def create_api_app(
         log_access(
             request, rid, response.status, seconds, level=level, detail=detail, exc_info=exc_info
         )
+        return response
+
+    async def serve_in_lane(request: LaneRequest, route: AbstractRoute) -> web.StreamResponse:
+        # Duck-typed: the lane's request has what handlers and serve() use of web.Request
+        # (protocol.LaneRequest); tests/server/test_lane.py runs every route both ways.
+        info = route_infos.get(route) or route_info(route)
+        return await serve(cast(web.Request, request), info, route.handler)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
+        route = request.match_info.route
+        response = await serve(request, route_infos.get(route) or route_info(route), handler)
+        content = request.content
+        if ctx.shutting_down and not content.is_eof() and content.exception() is None:
+            # Refused while draining before its body was read: aiohttp would otherwise linger
+            # up to 10 s reading the rest; the connection closes after the 503 instead.
+            content.set_exception(ServerClosing("the server is shutting down"))
+        if content.exception() is not None and not response.prepared:
+            response.force_close()  # the body stream broke: the connection closes after this
         return response
 
     app = web.Application(middlewares=[middleware], client_max_size=max_body_size)
@@ -294,6 +320,14 @@ def create_api_app(
             previous = spec.aiohttp_path
         route = resource.add_route(spec.method, partial(spec.handler, ctx))
         route_operations[route] = spec.operation
+    if lane:
+        app[LANE] = Lane(
+            app.router.resources(),
+            lambda route: route.resource is None or route.resource.canonical not in STREAMS,
+            serve_in_lane,
+            cors=cors.enabled,
+            served_count=metrics.requests.lane_requests if metrics is not None else None,
+        )
     return app
 
 
@@ -309,4 +343,4 @@ def create_metrics_app(metrics: Metrics) -> web.Application:
     return app
 
 
-__all__ = ["CONTEXT_KEY", "create_api_app", "create_metrics_app"]
+__all__ = ["CONTEXT_KEY", "LANE", "create_api_app", "create_metrics_app"]

@@ -34,9 +34,22 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, ContentEncodingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
+from aiohttp.web_urldispatcher import AbstractRoute
 
 from resonate.core.errors import Code, ResonateError, code_for_status
+from resonate.server.http.lane import (
+    BODY_GRACE,
+    ELSEWHERE,
+    MAX_BUFFERED,
+    MAX_HEADER_LINE,
+    MAX_HEADERS,
+    MAX_REQUEST_LINE,
+    NEED_MORE,
+    SERVE,
+    Lane,
+)
 from resonate.server.http.protocol import (
+    LaneRequest,
     ServerClosing,
     dumps,
     error_body,
@@ -51,12 +64,6 @@ except ImportError:  # not on Windows: no limit to raise there
 
 log = logging.getLogger("resonate.http")
 
-# Fixed sizes of the HTTP parser (docs/server.md, "Limits"). The request line may be longer
-# than a header line (ids in paths, tag filters in queries); the two limits differ so that the
-# parser's LineTooLong tells which one was passed.
-MAX_REQUEST_LINE = 16384
-MAX_HEADER_LINE = 8190
-MAX_HEADERS = 128
 # Pending connections the kernel queues for the listener while the server is busy.
 LISTEN_BACKLOG = 1024
 # Descriptors kept free for everything that is not a client connection (store, log files…).
@@ -82,11 +89,14 @@ class LimitedServer(web.Server):
         handler: Any,
         *,
         limits: ConnectionLimits,
+        lane: Lane | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(handler, loop=loop, **kwargs)
         self.limits = limits
+        self.lane = lane  # None: every request goes through aiohttp (the poll listener)
+        self.lane_tasks: set[asyncio.Task[None]] = set()  # requests the lane is serving
         self.open_connections = 0  # accepted and not yet closed by anyone
         self.idle: dict[ConnectionHandler, None] = {}  # not serving a request, oldest first
         self._event_loop = loop or asyncio.get_running_loop()
@@ -100,7 +110,9 @@ class LimitedServer(web.Server):
             for key, value in self._handler_options.items()
             if key not in ("request_factory", "handler_cancellation")
         }
-        return ConnectionHandler(self, loop=self._event_loop, limits=self.limits, **options)
+        return ConnectionHandler(
+            self, loop=self._event_loop, limits=self.limits, lane=self.lane, **options
+        )
 
     def _make_request_and_count(
         self,
@@ -115,6 +127,12 @@ class LimitedServer(web.Server):
         if isinstance(protocol, ConnectionHandler):
             protocol.request_started(request)
         return request
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        await super().shutdown(timeout)
+        # Past the drain limit, what the lane still serves is cancelled, as aiohttp's are.
+        for task in list(self.lane_tasks):
+            task.cancel()
 
     def make_room(self) -> bool:
         """At the cap: close the oldest connection that serves no request. False if none."""
@@ -134,6 +152,7 @@ class ConnectionHandler(RequestHandler):
         *,
         loop: asyncio.AbstractEventLoop,
         limits: ConnectionLimits,
+        lane: Lane | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -154,6 +173,11 @@ class ConnectionHandler(RequestHandler):
         self._serving = 0  # requests started and not finished
         self._request: BaseRequest | None = None  # the one being served
         self._open = False  # counted in the server's open connections
+        # The lane (lane.py): None once the connection is aiohttp's for good.
+        self._lane = lane
+        self._lane_buffer = bytearray()  # bytes not yet framed, or waiting their turn
+        self._lane_busy = False  # the lane is serving a request of this connection
+        self._body_timer: asyncio.TimerHandle | None = None  # a body the lane waits for
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -175,6 +199,9 @@ class ConnectionHandler(RequestHandler):
     def _release(self) -> None:
         """Leave the books of the cap: at once when we close, else when the peer does."""
         self._cancel_header_timer()
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
         self._server.idle.pop(self, None)
         if self._open:
             self._open = False
@@ -249,10 +276,123 @@ class ConnectionHandler(RequestHandler):
         self.close_now("no complete request line and headers within the header timeout")
 
     def data_received(self, data: bytes) -> None:
+        if self._lane is not None:
+            if self._force_close or self._close:
+                return
+            self._lane_buffer += data
+            if not self._serving and not self._messages:
+                self._pump_lane()
+            elif len(self._lane_buffer) > MAX_BUFFERED:
+                self._pause_reading_for_buffer()  # pipelined faster than answered
+            return
         if data and self._open and not self._serving:
             # The first bytes of a request after an idle period start its header clock.
             self._arm_header_timer()
         super().data_received(data)
+
+    # -- the lane ----------------------------------------------------------------------------
+
+    def _pump_lane(self) -> None:
+        """Frame the buffered bytes while nobody serves a request of this connection: serve
+        the next request, hand it to aiohttp, or wait for more bytes."""
+        lane = self._lane
+        buffer = self._lane_buffer
+        while lane is not None and buffer and not (self._serving or self._messages):
+            if self._force_close or self._close:
+                return
+            verdict, size, request, route = lane.parse(buffer)
+            if verdict == NEED_MORE:
+                if not size:
+                    if self._open:
+                        self._arm_header_timer()  # from the first bytes of the request
+                elif self._body_timer is None:
+                    # The head is here, the body is not complete: it has BODY_GRACE to come,
+                    # then aiohttp takes the connection over with its own body timeout.
+                    self._disarm_header_timer()
+                    self._body_timer = self._event_loop.call_later(BODY_GRACE, self._body_late)
+                return
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
+            if verdict == SERVE:
+                del buffer[:size]
+                assert request is not None and route is not None
+                self._serve_in_lane(lane, request, route)
+            elif verdict == ELSEWHERE:
+                # One request for aiohttp, exactly its bytes; the lane waits until it is done.
+                chunk = bytes(buffer[:size])
+                del buffer[:size]
+                if self._open:
+                    self._arm_header_timer()
+                RequestHandler.data_received(self, chunk)
+            else:
+                self._leave_lane()
+                return
+        if self._buffer_paused and len(buffer) <= MAX_BUFFERED:
+            self._resume_reading_for_buffer()
+
+    def _body_late(self) -> None:
+        self._body_timer = None
+        if self._lane is not None and not (self._serving or self._messages):
+            self._leave_lane()
+
+    def _leave_lane(self) -> None:
+        """The connection is aiohttp's from now on, starting with the bytes not yet framed."""
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        data = bytes(self._lane_buffer)
+        self._lane = None
+        self._lane_buffer = bytearray()
+        if self._buffer_paused:
+            self._resume_reading_for_buffer()
+        if data:
+            if self._open and not self._serving:
+                self._arm_header_timer()
+            RequestHandler.data_received(self, data)
+
+    def _serve_in_lane(self, lane: Lane, request: LaneRequest, route: AbstractRoute) -> None:
+        self._serving += 1
+        self._lane_busy = True
+        self._disarm_header_timer()
+        self._server.idle.pop(self, None)
+        task = self._event_loop.create_task(self._answer_in_lane(lane, request, route))
+        tasks = self._server.lane_tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _answer_in_lane(self, lane: Lane, request: LaneRequest, route: AbstractRoute) -> None:
+        try:
+            response = await lane.serve(request, route)
+            close = response.keep_alive is False
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(lane.render(response, close))
+                if close:
+                    self.close_now("the answer closes the connection")
+                elif self._paused:
+                    await self._drain_helper()  # the client reads slower than it asks
+        except ConnectionError:
+            pass  # the client went away: nobody reads an answer
+        finally:
+            self._serving = max(self._serving - 1, 0)
+            self._lane_busy = False
+            if self._open and not self._force_close:
+                self._next_keepalive_close_time = (
+                    self._event_loop.time() + self._limits.idle_timeout
+                )
+                if not self._serving:
+                    self._server.idle[self] = None  # now the most recently idle
+                self._pump_lane()
+
+    def _process_keepalive(self) -> None:
+        if self._lane_busy or self._body_timer is not None:
+            # aiohttp sees no request: the lane is serving one, or has its head
+            self._keepalive_handle = self._event_loop.call_at(
+                self._event_loop.time() + self._limits.idle_timeout, self._process_keepalive
+            )
+            return
+        super()._process_keepalive()
 
     def request_started(self, request: BaseRequest) -> None:
         """A request line and headers arrived (or a parse error): the connection serves."""
@@ -279,6 +419,9 @@ class ConnectionHandler(RequestHandler):
                 self.close_now("the request body could not be read")
             elif not self._serving and self._open:
                 self._server.idle[self] = None  # now the most recently idle
+                if self._lane is not None and self._lane_buffer:
+                    # The lane goes on with what arrived meanwhile, once aiohttp is done.
+                    self._event_loop.call_soon(self._pump_lane)
 
     def _json_error(self, request: BaseRequest, exc: web.HTTPException) -> web.Response:
         code = code_for_status(exc.status)
@@ -350,9 +493,17 @@ def _headers_too_large(exc: BaseException | None) -> bool:
 class LimitedAppRunner(web.AppRunner):
     """``web.AppRunner`` whose server makes ``ConnectionHandler`` protocols."""
 
-    def __init__(self, app: web.Application, *, limits: ConnectionLimits, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        *,
+        limits: ConnectionLimits,
+        lane: Lane | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(app, **kwargs)
         self.limits = limits
+        self.lane = lane
         self.limited_server: LimitedServer | None = None
 
     async def _make_server(self) -> web.Server:
@@ -362,6 +513,7 @@ class LimitedAppRunner(web.AppRunner):
             request_factory=base.request_factory,
             handler_cancellation=base.handler_cancellation,
             limits=self.limits,
+            lane=self.lane,
             **self._kwargs,
         )
         return self.limited_server

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from resonate.core.callback import trace_head
 from resonate.core.clock import INT64_MAX, INT64_MIN
@@ -119,11 +120,44 @@ def route_not_found() -> ResonateError:
     return ResonateError(Code.ROUTE_NOT_FOUND, "no route matches this path")
 
 
+_NO_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
+
+
+class LaneRequest(dict[Any, Any]):
+    """A request the lane (lane.py) read whole: what handlers and ``serve`` use of aiohttp's
+    ``web.Request`` (method, path, headers, path parameters, the body, request keys), nothing
+    more. The lane gives it only plain paths: no query string, no escapes to decode."""
+
+    __slots__ = ("body", "headers", "match_info", "method", "path")
+    query = _NO_QUERY
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        headers: CIMultiDictProxy[str],
+        match_info: dict[str, str],
+        body: bytes,
+    ) -> None:
+        super().__init__()
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.match_info = match_info
+        self.body = body
+
+    @property
+    def content_length(self) -> int:
+        return len(self.body)
+
+
 async def read_body(request: web.Request) -> bytes:
     """The whole body: 413 past ``api.http.maxBodySize``; 400 for a body that cannot be decoded
     (e.g. ``Content-Encoding: gzip`` on bytes that are not gzip); 408 when the client pauses
     longer than ``api.http.headerTimeout`` while sending it (a half-open connection must not
     hold its handler forever). After a 400 or a 408 the connection is closed."""
+    if isinstance(request, LaneRequest):
+        return request.body  # framed whole by the lane, within its limit (lane.MAX_BODY)
     limits = request.config_dict.get(BODY_LIMITS) or BodyLimits()
     content = request.content
     chunks: list[bytes] = []

@@ -94,6 +94,10 @@ async def check_fence(tx: Transaction, fence: Fence | None) -> None:
         raise ResonateError(Code.TASK_PRECONDITION_FAILED)
 
 
+# One immutable event per final state, made once (an enum's name is a slow property).
+_COMPLETED_EVENTS = {state: Event("promise", state.name.lower()) for state in PromiseState}
+
+
 async def complete(
     tx: Transaction,
     promise_id: str,
@@ -123,7 +127,7 @@ async def complete(
     )
     if done is None:
         return None
-    tx.emit(Event("promise", state.name.lower()))
+    tx.emit(_COMPLETED_EVENTS[state])
     if done.tasks_completed:
         tx.emit(Event("task", "completed", done.tasks_completed))
     if done.tasks_created:

@@ -95,12 +95,15 @@ def invoke_task(
     return task
 
 
+PROMISE_CREATED = Event("promise", "created")  # immutable: one for every create
+
+
 async def insert_routed_promise(tx: Transaction, promise: Promise, invoke: Task | None) -> bool:
     """Insert a new promise together with its invoke task (see ``invoke_task``), in one
     statement where the store can; False, with nothing written, when the id exists."""
     if not await tx.insert_promise(promise, invoke):
         return False
-    tx.emit(Event("promise", "created"))
+    tx.emit(PROMISE_CREATED)
     if invoke is not None:
         _changed(tx, "created")
         if invoke.state is TaskState.CLAIMED:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from resonate.core.callback import Callback
-from resonate.core.promise import Promise, PromiseState, Value
+from resonate.core.promise import EMPTY_VALUE, Promise, PromiseState, Value
 from resonate.core.schedule import Schedule
 from resonate.core.task import Task, TaskState
 from resonate.core.task2026 import Task2026, Task2026State
@@ -34,6 +34,12 @@ def load_map(text: str | None) -> dict[str, str] | None:
 _PROMISE_STATES = {state.value: state for state in PromiseState}
 
 
+def _value(headers: str | None, data: bytes | None) -> Value:
+    if headers is None and data is None:
+        return EMPTY_VALUE  # immutable: one for every empty param and value
+    return Value(load_map(headers), data)
+
+
 def promise_from_row(row: Row) -> tuple[int, Promise]:
     (
         sort_id,
@@ -56,8 +62,8 @@ def promise_from_row(row: Row) -> tuple[int, Promise]:
     promise = Promise(
         id=promise_id,
         state=promise_state,
-        param=Value(load_map(param_headers), param_data),
-        value=Value(load_map(value_headers), value_data),
+        param=_value(param_headers, param_data),
+        value=_value(value_headers, value_data),
         timeout=timeout,
         idempotency_key_for_create=key_create,
         idempotency_key_for_complete=key_complete,

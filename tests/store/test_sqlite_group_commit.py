@@ -70,6 +70,51 @@ async def test_a_failing_operation_is_rolled_back_alone(store):
     assert not await exists(store, "broken")
 
 
+def statements_run(store: SqliteStore) -> list[str]:
+    """Every statement the writer's connection runs from now on, in order."""
+    seen: list[str] = []
+    store._require_connection().set_trace_callback(seen.append)
+    return seen
+
+
+async def test_a_batch_without_failures_runs_no_savepoints(store):
+    """Savepoints cost two statements per operation: a batch is tried without them first."""
+    seen = statements_run(store)
+    assert await asyncio.gather(*(store.run(insert(f"s{i}")) for i in range(5))) == [True] * 5
+    assert not any(sql.startswith("SAVEPOINT") for sql in seen)
+    assert "COMMIT" in seen and "ROLLBACK" not in seen
+
+
+async def test_a_failure_reruns_the_batch_with_a_savepoint_per_operation(store):
+    runs: list[str] = []
+
+    def counted(pid: str, fail: bool):
+        async def op(tx):
+            runs.append(pid)
+            await tx.insert_promise(promise(pid))
+            if fail:
+                raise RuntimeError("bug")
+            return True
+
+        return op
+
+    seen = statements_run(store)
+    results = await asyncio.gather(
+        store.run(counted("r1", False)),
+        store.run(counted("r2", True)),
+        store.run(counted("r3", False)),
+        return_exceptions=True,
+    )
+    assert results[0] is True and results[2] is True
+    assert isinstance(results[1], ResonateError) and results[1].code is Code.STORE_ERROR
+    # The first try stopped at the failure and rolled back; the second ran all three, each in
+    # a savepoint, and committed the two that succeeded.
+    assert "ROLLBACK" in seen and seen.count("SAVEPOINT op") >= 3
+    assert runs.count("r2") == 2 and runs.count("r3") >= 1
+    assert await exists(store, "r1") and await exists(store, "r3")
+    assert not await exists(store, "r2")
+
+
 async def test_a_domain_answer_keeps_the_operations_writes(store):
     """A 4xx answer is not a failure: e.g. a lazy timeout persists behind a 409 (C11)."""
     with pytest.raises(ResonateError):
@@ -80,7 +125,7 @@ async def test_a_domain_answer_keeps_the_operations_writes(store):
 async def test_a_failed_commit_acknowledges_nothing(store, monkeypatch):
     real_run = store._run_operations
 
-    def run_then_break_commit(conn, batch):
+    def run_then_break_commit(conn, batch, **options):
         original = conn.execute
 
         class Breaking:
@@ -92,7 +137,7 @@ async def test_a_failed_commit_acknowledges_nothing(store, monkeypatch):
                     raise sqlite3.OperationalError("disk I/O error")
                 return original(sql, *args)
 
-        return real_run(Breaking(), batch)
+        return real_run(Breaking(), batch, **options)
 
     monkeypatch.setattr(store, "_run_operations", run_then_break_commit)
     results = await asyncio.gather(
@@ -106,7 +151,7 @@ async def test_a_failed_commit_acknowledges_nothing(store, monkeypatch):
 async def test_a_failure_outside_any_savepoint_answers_everyone(store, monkeypatch):
     """Nothing may hang: a batch that breaks before its operations fails them all."""
 
-    def broken(conn, batch):
+    def broken(conn, batch, **options):
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(store, "_run_operations", broken)

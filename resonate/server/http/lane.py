@@ -159,15 +159,13 @@ class Lane:
             return STICKY, 0, None, None
         lines = head.split("\r\n")
         method, target, _ = lines[0].split(" ")
-        pairs = []
-        names = set()
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            pairs.append((name, value.strip(" \t")))
-            names.add(name.lower())
-        if len(names) != len(pairs) or names & _STICKY_HEADERS or len(pairs) > MAX_HEADERS:
+        del lines[0]
+        # Names in lower case: handlers look headers up case-insensitively, never list them.
+        fields = [line.split(":", 1) for line in lines]  # the head's pattern holds the colons
+        names = {name.lower(): value.strip(" \t") for name, value in fields}
+        if len(names) != len(lines) or names.keys() & _STICKY_HEADERS or len(lines) > MAX_HEADERS:
             return STICKY, 0, None, None
-        headers = CIMultiDictProxy(CIMultiDict(pairs))
+        headers = CIMultiDictProxy(CIMultiDict(names))
         length = 0
         raw_length = headers.get("Content-Length")
         if raw_length is not None:
@@ -180,7 +178,7 @@ class Lane:
         if len(buffer) < size:
             return NEED_MORE, size, None, None
         if (
-            names & _ELSEWHERE_HEADERS
+            names.keys() & _ELSEWHERE_HEADERS
             or "host" not in names
             or (self.cors and "origin" in names)
             or _PLAIN_PATH.fullmatch(target) is None
@@ -203,16 +201,15 @@ class Lane:
         elif not isinstance(body, bytes):
             raise TypeError(f"the lane writes bytes bodies, not {type(body).__name__}")
         status = response.status
-        lines = [f"HTTP/1.1 {status} {response.reason or _REASONS.get(status, '')}"]
-        lines.extend(f"{name}: {value}" for name, value in response.headers.items())
+        fields = "".join([f"{name}: {value}\r\n" for name, value in response.headers.items()])
         if status >= 200 and status not in (204, 304):  # RFC 9110 §8.6: none on those
-            lines.append(f"Content-Length: {len(body)}")
-        lines.append(f"Date: {http_date()}")
-        lines.append(f"Server: {SERVER_SOFTWARE}")
-        if close:
-            lines.append("Connection: close")
-        lines.append("\r\n")
-        return "\r\n".join(lines).encode("utf-8") + body
+            fields += f"Content-Length: {len(body)}\r\n"
+        ending = _CLOSE if close else "\r\n"
+        reason = response.reason or _REASONS.get(status, "")
+        return f"HTTP/1.1 {status} {reason}\r\n{fields}{date_and_server()}{ending}".encode() + body
+
+
+_CLOSE = "Connection: close\r\n\r\n"
 
 
 # Headers whose presence hands the connection to aiohttp for good: framing or protocol
@@ -225,16 +222,17 @@ _ELSEWHERE_HEADERS = frozenset({"connection", "content-encoding", "keep-alive"})
 
 
 _date_second = -1
-_date_text = ""
+_date_fields = ""
 
 
-def http_date() -> str:
-    """The Date header's value (RFC 9110 IMF-fixdate), worked out once a second."""
-    global _date_second, _date_text
+def date_and_server() -> str:
+    """The Date (RFC 9110 IMF-fixdate) and Server fields of an answer, made once a second."""
+    global _date_second, _date_fields
     now = int(time.time())
     if now != _date_second:
-        _date_second, _date_text = now, formatdate(now, usegmt=True)
-    return _date_text
+        date = formatdate(now, usegmt=True)
+        _date_second, _date_fields = now, f"Date: {date}\r\nServer: {SERVER_SOFTWARE}\r\n"
+    return _date_fields
 
 
 __all__ = [

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from types import CoroutineType
 from typing import Any, TypeVar
 
 from resonate.core.errors import Code, ResonateError
@@ -49,7 +50,7 @@ EventObserver = Callable[[Sequence[Event]], None]
 
 def run_to_completion(coroutine: Awaitable[T]) -> T:
     """Run a coroutine that never suspends (it awaits only synchronous SQLite calls)."""
-    if not isinstance(coroutine, Coroutine):
+    if type(coroutine) is not CoroutineType and not isinstance(coroutine, Coroutine):
         raise TypeError("store operations must be coroutines")
     try:
         coroutine.send(None)
@@ -57,6 +58,10 @@ def run_to_completion(coroutine: Awaitable[T]) -> T:
         return done.value  # type: ignore[no-any-return]
     coroutine.close()
     raise RuntimeError("a store operation suspended inside a SQLite batch")
+
+
+class _Fault(Exception):
+    """An operation of a batch run without savepoints failed: run the batch again with them."""
 
 
 class _Pending:
@@ -367,7 +372,16 @@ class SqliteStore:
             failure = _store_error(error)
             return [(False, failure)] * len(batch), [], "error"
         try:
-            return self._run_operations(conn, batch)
+            try:
+                return self._run_operations(conn, batch, savepoints=False)
+            except _Fault:
+                # An operation failed past its domain answers (an integrity error, say): the
+                # batch starts over, each operation in a savepoint that its failure rolls back.
+                # Nothing was committed or answered; operations are re-runnable (the
+                # PostgreSQL store re-runs them after a deadlock too).
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                return self._run_operations(conn, batch, savepoints=True)
         except BaseException:
             self._deadline = 0.0
             if conn.in_transaction:
@@ -375,14 +389,17 @@ class SqliteStore:
             raise
 
     def _run_operations(
-        self, conn: sqlite3.Connection, batch: list[_Pending]
+        self, conn: sqlite3.Connection, batch: list[_Pending], *, savepoints: bool
     ) -> tuple[list[tuple[bool, Any]], list[Event], str]:
+        """Each operation of ``batch`` in turn, then COMMIT. Without ``savepoints`` (the first
+        try: two statements fewer per operation) a failed operation raises ``_Fault``."""
         outcomes: list[tuple[bool, Any]] = []
         events: list[Event] = []
         tx = SqliteTransaction(conn, STATEMENTS)
         for pending in batch:
             tx.events.clear()
-            conn.execute("SAVEPOINT op")
+            if savepoints:
+                conn.execute("SAVEPOINT op")
             try:
                 outcomes.append((True, run_to_completion(pending.operation(tx))))
                 events.extend(tx.events)
@@ -391,11 +408,14 @@ class SqliteStore:
                 outcomes.append((False, answer))
                 events.extend(tx.events)
             except Exception as error:
+                if not savepoints:
+                    raise _Fault from error
                 # Logged once, with the request id, by whoever answers (the HTTP middleware,
                 # a loop): the error travels as the answer's cause.
                 conn.execute("ROLLBACK TO op")
                 outcomes.append((False, _store_error(error)))
-            conn.execute("RELEASE op")
+            if savepoints:
+                conn.execute("RELEASE op")
             if time.monotonic() > self._deadline:
                 break
         try:

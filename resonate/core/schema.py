@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,10 +59,11 @@ def check_string(name: str, value: Any) -> str:
         raise invalid(name, f"The field {name} must be a string.")
     if "\x00" in value:
         raise invalid(name, f"The field {name} must not contain U+0000.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise invalid(name, f"The field {name} must be valid Unicode.") from None
+    if not value.isascii():  # ASCII (most strings; a flag lookup) is valid Unicode
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise invalid(name, f"The field {name} must be valid Unicode.") from None
     return value
 
 
@@ -70,7 +71,7 @@ def check_id(name: str, value: Any) -> str:
     text = check_string(name, value)
     if not text:
         raise invalid(name, f"The field {name} is required.")
-    if len(text.encode("utf-8")) > MAX_ID_BYTES:
+    if len(text) > MAX_ID_BYTES // 4 and len(text.encode("utf-8")) > MAX_ID_BYTES:
         raise invalid(name, f"The field {name} must be at most {MAX_ID_BYTES} bytes.")
     return text
 
@@ -126,9 +127,17 @@ def check_value(name: str, value: Any) -> Value:
         return Value()
     if not isinstance(value, dict):
         raise invalid(name, f"The field {name} must be an object.")
-    headers = check_string_map(f"{name}.headers", value.get("headers"))
-    data = decode_base64(f"{name}.data", value.get("data"))
+    names = _VALUE_PART_NAMES.get(name)
+    if names is None:
+        names = _VALUE_PART_NAMES[name] = (f"{name}.headers", f"{name}.data")
+    headers = check_string_map(names[0], value.get("headers"))
+    data = decode_base64(names[1], value.get("data"))
     return Value(headers or None, data)
+
+
+# The field paths of a value's parts, per value field ("param" -> "param.headers", ...):
+# worked out once instead of twice per request.
+_VALUE_PART_NAMES: dict[str, tuple[str, str]] = {}
 
 
 def check_enum(spec: Field, name: str, value: Any) -> str:
@@ -140,40 +149,48 @@ def check_enum(spec: Field, name: str, value: Any) -> str:
     return text.upper()
 
 
-def _check_field(spec: Field, name: str, value: Any) -> Any:
-    """``value`` checked against ``spec``; ``name`` is the field's full path for messages."""
-    match spec.kind:
-        case Kind.ID:
-            return check_id(name, value)
-        case Kind.STRING:
-            return check_string(name, value)
-        case Kind.INT64:
-            number = check_int64(name, value)
-            if spec.minimum is not None and number < spec.minimum:
-                raise invalid(name, f"The field {name} must be >= {spec.minimum}.")
-            if spec.maximum is not None and number > spec.maximum:
-                raise invalid(name, f"The field {name} must be <= {spec.maximum}.")
-            return number
-        case Kind.VALUE:
-            return check_value(name, value)
-        case Kind.TAGS:
-            return check_string_map(name, value)
-        case Kind.ENUM:
-            return check_enum(spec, name, value)
-        case Kind.ENUM_LIST:
-            if not isinstance(value, list):
-                raise invalid(name, f"The field {name} must be a list.")
-            return tuple(check_enum(spec, name, item) for item in value)
-        case Kind.BOOL:
-            if not isinstance(value, bool):
-                raise invalid(name, f"The field {name} must be true or false.")
-            return value
-        case Kind.OBJECT:
-            if not isinstance(value, dict):
-                raise invalid(name, f"The field {name} must be an object.")
-            return validate_fields(spec.fields, value, prefix=f"{name}.")
-        case Kind.RECV:
-            return check_recv(name, value)
+def _check_int64_field(spec: Field, name: str, value: Any) -> int:
+    number = check_int64(name, value)
+    if spec.minimum is not None and number < spec.minimum:
+        raise invalid(name, f"The field {name} must be >= {spec.minimum}.")
+    if spec.maximum is not None and number > spec.maximum:
+        raise invalid(name, f"The field {name} must be <= {spec.maximum}.")
+    return number
+
+
+def _check_enum_list(spec: Field, name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise invalid(name, f"The field {name} must be a list.")
+    return tuple(check_enum(spec, name, item) for item in value)
+
+
+def _check_bool(spec: Field, name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise invalid(name, f"The field {name} must be true or false.")
+    return value
+
+
+def _check_object(spec: Field, name: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid(name, f"The field {name} must be an object.")
+    return validate_fields(spec.fields, value, prefix=f"{name}.")
+
+
+# The check of each kind: ``check(spec, name, value)``, ``name`` being the field's full path
+# for messages. A table rather than a match statement: one lookup per field instead of a
+# comparison per kind tried.
+_CHECKS: dict[Kind, Callable[[Field, str, Any], Any]] = {
+    Kind.ID: lambda spec, name, value: check_id(name, value),
+    Kind.STRING: lambda spec, name, value: check_string(name, value),
+    Kind.INT64: _check_int64_field,
+    Kind.VALUE: lambda spec, name, value: check_value(name, value),
+    Kind.TAGS: lambda spec, name, value: check_string_map(name, value),
+    Kind.ENUM: check_enum,
+    Kind.ENUM_LIST: _check_enum_list,
+    Kind.BOOL: _check_bool,
+    Kind.OBJECT: _check_object,
+    Kind.RECV: lambda spec, name, value: check_recv(name, value),
+}
 
 
 # What an absent or null optional field means (http-api.md §1.3: null = left out = empty).
@@ -195,7 +212,7 @@ def validate_fields(
                 raise invalid(name, f"The field {name} is required.")
             out[spec.name] = _EMPTY.get(spec.kind)
             continue
-        out[spec.name] = _check_field(spec, prefix + spec.name if prefix else spec.name, raw)
+        out[spec.name] = _CHECKS[spec.kind](spec, prefix + spec.name if prefix else spec.name, raw)
     return out
 
 

@@ -282,6 +282,14 @@ class Metrics:
             "resonate_info", "Server version and store", ["version", "store"], registry=registry
         )
         info.labels(__version__, store_kind).set(1)
+        # The counter of each kind of store event (observe_events); lock events have their own.
+        self._event_metrics: dict[str, MetricWrapperBase] = {
+            "promise": self.promises,
+            "task": self.tasks,
+            "schedule": self.schedules,
+            "schedule_firing": self.schedule_firings,
+            "task_2026": self.tasks_2026,
+        }
 
     def child(self, metric: MetricWrapperBase, *labels: str) -> Any:
         """``metric.labels(*labels)``, looked up once: prometheus-client's lookup takes a lock
@@ -308,19 +316,19 @@ class Metrics:
         return round(durations[rank - 1] * 1000, 3)
 
     def observe_events(self, events: Sequence[Event]) -> None:
+        # A batch's events summed per series first: one counter update per series, not one
+        # per event (a batch of 60 creates and completions has two series).
+        totals: dict[tuple[str, str], int] = {}
         for event in events:
-            if event.kind == "promise":
-                self.child(self.promises, event.name).inc(event.count)
-            elif event.kind == "task":
-                self.child(self.tasks, event.name).inc(event.count)
-            elif event.kind == "schedule":
-                self.child(self.schedules, event.name).inc(event.count)
-            elif event.kind == "schedule_firing":
-                self.child(self.schedule_firings, event.name).inc(event.count)
-            elif event.kind == "task_2026":
-                self.child(self.tasks_2026, event.name).inc(event.count)
-            elif event.kind == "lock":
+            if event.kind == "lock":
                 self._observe_lock(event.name, event.count)
+            else:
+                key = (event.kind, event.name)
+                totals[key] = totals.get(key, 0) + event.count
+        for (kind, name), count in totals.items():
+            metric = self._event_metrics.get(kind)
+            if metric is not None:
+                self.child(metric, name).inc(count)
 
     def _observe_lock(self, name: str, count: int) -> None:
         """A lock event: `lock_acquires_total` for acquires, `locks_total` per state, and the

@@ -203,7 +203,7 @@ async def create_promise(
 ) -> Outcome:
     """Create a promise; when ``router`` matches it, its invoke task too, in the same
     transaction: INIT, or CLAIMED by ``claim`` (create-with-task, §2.5)."""
-    if claim is None:  # create-with-task ignores the fencing headers (F6)
+    if claim is None and request.fence is not None:  # create-with-task ignores fences (F6)
         await check_fence(tx, request.fence)
     now = clock.now_ms()
     for _ in range(MAX_ROUNDS):
@@ -266,7 +266,8 @@ def _create_shortcut(
 
 
 async def complete_promise(tx: Transaction, clock: Clock, request: CompletePromise) -> Outcome:
-    await check_fence(tx, request.fence)
+    if request.fence is not None:
+        await check_fence(tx, request.fence)
     now = clock.now_ms()
     for _ in range(MAX_ROUNDS):
         # Complete first, guarded by "pending and not overdue": the common case costs one

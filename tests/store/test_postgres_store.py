@@ -50,9 +50,10 @@ from tests.support.servers import ServerProcess
 DSN = pg.DSN
 FAR = 2**62
 NOW = 1_700_000_000_000
-LATEST = 9  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function,
+LATEST = 10  # 001_initial_schema, 002_schedule_timezone, 003_complete_promise_function,
 # 004_dashboard_indexes, 005_callbacks_by_promise_index, 006_protocol_2026,
-# 007_promise_tag_search, 008_retention_index, 009_task_retention_index
+# 007_promise_tag_search, 008_retention_index, 009_task_retention_index,
+# 010_complete_by_primary_key
 
 
 # ---- fixtures -----------------------------------------------------------------------------------
@@ -212,8 +213,49 @@ async def test_a_fresh_database_is_migrated_at_open(database: str) -> None:
         (7, "promise_tag_search"),
         (8, "retention_index"),
         (9, "task_retention_index"),
+        (10, "complete_by_primary_key"),
     ]
     assert "timezone" in {r["column_name"] for r in columns}
+
+
+async def test_the_completion_function_reads_the_promise_by_primary_key(database: str) -> None:
+    """Migration 010: the function's guarded UPDATE uses the primary key even in a generic
+    plan on a table without statistics, never the pending-by-timeout index (which would walk
+    every pending promise due later). The plan is read from auto_explain's messages."""
+    store = PostgresStore(database)
+    await store.open()
+    await store.close()
+    conn = await asyncpg.connect(database)
+    plans: list[str] = []
+    conn.add_log_listener(lambda _conn, message: plans.append(str(message)))
+    try:
+        await conn.execute(
+            "INSERT INTO promises (id, state, timeout, created_on)"
+            " SELECT 'p' || n, 1, $1::bigint + n, 0 FROM generate_series(1, 200) AS n",
+            NOW,
+        )
+        for statement in (
+            "LOAD 'auto_explain'",
+            "SET auto_explain.log_min_duration = 0",
+            "SET auto_explain.log_nested_statements = on",
+            "SET plan_cache_mode = force_generic_plan",
+            "SET client_min_messages = log",
+        ):
+            await conn.execute(statement)
+        for n in range(1, 8):  # past PL/pgSQL's custom plans, if generic ones were not forced
+            row = await conn.fetchrow(
+                "SELECT r_state"
+                " FROM resonate_complete_promise($1, 2, NULL, NULL, NULL, $2, $2, $2)",
+                f"p{n}",
+                NOW,
+            )
+            assert row is not None and row["r_state"] == 2
+    finally:
+        await conn.close()
+    updates = [plan for plan in plans if "Update on promises" in plan]
+    assert len(updates) == 7, plans
+    for plan in updates:
+        assert "promises_pkey" in plan and "idx_promises_pending_timeout" not in plan, plan
 
 
 async def test_pending_migrations_refuse_to_open_until_migrate_up(database: str) -> None:

@@ -321,7 +321,7 @@ async def test_the_migration_indexes_the_promises_stored_before_it(database: str
     store = PostgresStore(database)
     assert (await store.open(migrate_fresh=False)).pending
     try:
-        assert [m.version for m in await store.migrate_up()] == [7, 8, 9]
+        assert [m.version for m in await store.migrate_up()] == [7, 8, 9, 10]
 
         async def search(tx: Any) -> tuple[list[str], list[str], list[str]]:
             newest = await tx.search_promises(PromiseQuery("*", tags={"root": "r42"}))

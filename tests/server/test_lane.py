@@ -620,3 +620,17 @@ def test_unusual_content_length_forms_are_answered_as_without_the_lane(
             assert served == 0, (server.url, value)
     a, b = answers
     assert comparable(a) == comparable(b), (value, a, b)
+
+
+def test_what_http_clients_send_stays_on_the_lane(lane: ServerProcess) -> None:
+    """httpx (like requests and fetch) sends `Connection: keep-alive`, `Accept-Encoding` and a
+    `User-Agent` on every request: none of those may send a request off the lane."""
+    before = lane_count(lane)
+    with httpx.Client(base_url=lane.url, timeout=ANSWER) as client:
+        created = client.post("/promises", json={"id": "httpx-1", "timeout": TIMEOUT_AT})
+        read = client.get("/promises/httpx-1")
+        done = client.patch("/promises/httpx-1", json={"state": "RESOLVED"})
+    assert [created.status_code, read.status_code, done.status_code] == [201, 200, 201]
+    assert done.json()["state"] == "RESOLVED"
+    assert created.request.headers["connection"] == "keep-alive"  # what the lane must accept
+    assert lane_count(lane) - before == 3

@@ -115,6 +115,25 @@ def _head(*lines: str, body: bytes = b"") -> bytearray:
         (_head("DELETE /promises HTTP/1.1", "Host: x"), ELSEWHERE),
         (_head("GET /healthz HTTP/1.1"), ELSEWHERE),  # no Host: aiohttp refuses it
         (_head("GET /healthz HTTP/1.1", "Host: x", "Connection: close"), ELSEWHERE),
+        (_head("GET /healthz HTTP/1.1", "Host: x", "Connection: keep-alive, Upgrade"), ELSEWHERE),
+        # What httpx, requests and fetch send on every request: served.
+        (_head("GET /healthz HTTP/1.1", "Host: x", "Connection: Keep-Alive"), SERVE),
+        (_head("GET /healthz HTTP/1.1", "Host: x", "Keep-Alive: timeout=5"), SERVE),
+        (
+            _head(
+                "POST /promises HTTP/1.1",
+                "Host: 127.0.0.1:8001",
+                "Accept: */*",
+                "Accept-Encoding: gzip, deflate",
+                "Connection: keep-alive",
+                "User-Agent: python-httpx/0.28.1",
+                "Content-Length: 2",
+                "Content-Type: application/json",
+                body=b"{}",
+            ),
+            SERVE,
+        ),
+        (_head("POST /promises HTTP/1.1", "Host: x", "Content-Encoding: gzip"), ELSEWHERE),
         (_head("POST /promises HTTP/1.1", "Host: x", "Transfer-Encoding: chunked"), STICKY),
         (_head("POST /promises HTTP/1.1", "Host: x", "Expect: 100-continue"), STICKY),
         (_head("GET /healthz HTTP/1.0", "Host: x"), STICKY),

@@ -11,7 +11,8 @@ handler, error bodies, metrics, access line) and writes the answer. Everything e
 aiohttp, byte for byte as it arrived:
 
 - **one request** (``ELSEWHERE``): a request the lane frames with certainty but does not serve
-  (a query string, ``%`` escapes, an unknown route, ``Connection``, ``Content-Encoding``, a
+  (a query string, ``%`` escapes, an unknown route, ``Connection`` other than ``keep-alive``,
+  ``Content-Encoding``, a
   CORS ``Origin``, no ``Host``…). aiohttp parses exactly its bytes and answers it; the lane
   goes on with the next request once aiohttp is done.
 - **the rest of the connection** (``STICKY``): anything whose framing the lane does not take
@@ -179,6 +180,7 @@ class Lane:
             return NEED_MORE, size, None, None
         if (
             names.keys() & _ELSEWHERE_HEADERS
+            or names.get("connection", "keep-alive").lower() != "keep-alive"
             or "host" not in names
             or (self.cors and "origin" in names)
             or _PLAIN_PATH.fullmatch(target) is None
@@ -217,8 +219,9 @@ _CLOSE = "Connection: close\r\n\r\n"
 # bodies, switches protocols).
 _STICKY_HEADERS = frozenset({"transfer-encoding", "expect", "upgrade", "te", "trailer"})
 # Headers whose presence sends one request to aiohttp: meanings the lane does not handle
-# (closing after the answer, decoding a compressed body).
-_ELSEWHERE_HEADERS = frozenset({"connection", "content-encoding", "keep-alive"})
+# (decoding a compressed body). So does a `Connection` header other than `keep-alive`, which
+# HTTP/1.1 clients (httpx, requests, fetch) send on every request and which changes nothing.
+_ELSEWHERE_HEADERS = frozenset({"content-encoding"})
 
 
 _date_second = -1

@@ -325,6 +325,11 @@ class ConnectionHandler(RequestHandler):
                 if self._open:
                     self._arm_header_timer()
                 RequestHandler.data_received(self, chunk)
+                if not (self._messages or self._serving):
+                    # aiohttp framed it otherwise (it wants more bytes): the rest of the
+                    # connection is its, so that the two parsers never disagree on a boundary.
+                    self._leave_lane()
+                    return
             else:
                 self._leave_lane()
                 return
@@ -364,7 +369,7 @@ class ConnectionHandler(RequestHandler):
     async def _answer_in_lane(self, lane: Lane, request: LaneRequest, route: AbstractRoute) -> None:
         try:
             response = await lane.serve(request, route)
-            close = response.keep_alive is False
+            close = response.keep_alive is False or self._close  # draining, or closed
             transport = self.transport
             if transport is not None and not transport.is_closing():
                 transport.write(lane.render(response, close))
@@ -374,6 +379,11 @@ class ConnectionHandler(RequestHandler):
                     await self._drain_helper()  # the client reads slower than it asks
         except ConnectionError:
             pass  # the client went away: nobody reads an answer
+        except Exception:
+            # serve() answers every error itself; this is a fault of the lane's own (an answer
+            # it cannot write): the client gets a closed connection, the log the cause.
+            log.exception("the lane could not answer %s %s", request.method, request.path)
+            self.close_now("the lane could not answer")
         finally:
             self._serving = max(self._serving - 1, 0)
             self._lane_busy = False

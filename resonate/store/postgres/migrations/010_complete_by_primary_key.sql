@@ -8,7 +8,8 @@
 -- entries per completion with 64 completions in flight (every pending promise, so the cost grows
 -- with the number pending). `state + 0 = 1` means the same but does not match the index's
 -- predicate, so the only plan left is the primary key's: one entry. The function is otherwise
--- migration 007's.
+-- migration 007's, except that the updated row is returned straight into the result columns
+-- (no row variable copied field by field: 13 assignments fewer per call).
 CREATE OR REPLACE FUNCTION resonate_complete_promise(
     p_id                 TEXT,
     p_state              INTEGER,
@@ -40,7 +41,6 @@ CREATE OR REPLACE FUNCTION resonate_complete_promise(
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    done promises%ROWTYPE;
     completed BIGINT;
     created BIGINT;
     woken BIGINT := 0;
@@ -55,7 +55,12 @@ BEGIN
         idempotency_key_for_complete = p_idempotency_key, completed_on = p_completed_on
     WHERE p.id = p_id AND p.state + 0 = 1
       AND (p_unless_overdue_at IS NULL OR p.timeout > p_unless_overdue_at)
-    RETURNING p.* INTO done;
+    RETURNING p.sort_id, p.id, p.state, p.param_headers, p.param_data, p.value_headers,
+              p.value_data, p.timeout, p.idempotency_key_for_create,
+              p.idempotency_key_for_complete, p.tags, p.created_on, p.completed_on
+    INTO r_sort_id, r_id, r_state, r_param_headers, r_param_data, r_value_headers,
+         r_value_data, r_timeout, r_idempotency_key_for_create,
+         r_idempotency_key_for_complete, r_tags, r_created_on, r_completed_on;
     IF NOT FOUND THEN
         RETURN;
     END IF;
@@ -87,7 +92,7 @@ BEGIN
         ON CONFLICT (id) DO NOTHING;
         GET DIAGNOSTICS created = ROW_COUNT;
     END IF;
-    IF done.tags ? 'resonate:target' THEN
+    IF r_tags ? 'resonate:target' THEN
         UPDATE tasks_2026 AS t
         SET state = 'fulfilled', pid = NULL, ttl = NULL, lease_at = NULL, retry_at = NULL,
             updated_at = p_now
@@ -116,12 +121,6 @@ BEGIN
         GET DIAGNOSTICS unblocks = ROW_COUNT;
     END IF;
 
-    r_sort_id := done.sort_id; r_id := done.id; r_state := done.state;
-    r_param_headers := done.param_headers; r_param_data := done.param_data;
-    r_value_headers := done.value_headers; r_value_data := done.value_data;
-    r_timeout := done.timeout; r_idempotency_key_for_create := done.idempotency_key_for_create;
-    r_idempotency_key_for_complete := done.idempotency_key_for_complete; r_tags := done.tags;
-    r_created_on := done.created_on; r_completed_on := done.completed_on;
     r_tasks_completed := completed; r_tasks_created := created; r_tasks_woken := woken;
     r_unblocks := unblocks;
     RETURN NEXT;

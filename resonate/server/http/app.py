@@ -166,6 +166,9 @@ def create_api_app(
     route_infos: dict[AbstractRoute, _RouteInfo] = {}
     route_operations: dict[AbstractRoute, str] = {}  # filled as the routes are added, below
 
+    def info_of(route: AbstractRoute) -> _RouteInfo:
+        return route_infos.get(route) or route_info(route)
+
     def route_info(route: AbstractRoute) -> _RouteInfo:
         resource = route.resource
         template = resource.canonical if resource is not None else UNMATCHED
@@ -287,13 +290,11 @@ def create_api_app(
     async def serve_in_lane(request: LaneRequest, route: AbstractRoute) -> web.StreamResponse:
         # Duck-typed: the lane's request has what handlers and serve() use of web.Request
         # (protocol.LaneRequest); tests/server/test_lane.py runs every route both ways.
-        info = route_infos.get(route) or route_info(route)
-        return await serve(cast(web.Request, request), info, route.handler)
+        return await serve(cast(web.Request, request), info_of(route), route.handler)
 
     @web.middleware
     async def middleware(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
-        route = request.match_info.route
-        response = await serve(request, route_infos.get(route) or route_info(route), handler)
+        response = await serve(request, info_of(request.match_info.route), handler)
         content = request.content
         if ctx.shutting_down and not content.is_eof() and content.exception() is None:
             # Refused while draining before its body was read: aiohttp would otherwise linger

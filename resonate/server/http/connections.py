@@ -199,9 +199,7 @@ class ConnectionHandler(RequestHandler):
     def _release(self) -> None:
         """Leave the books of the cap: at once when we close, else when the peer does."""
         self._cancel_header_timer()
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        self._cancel_body_timer()
         self._server.idle.pop(self, None)
         if self._open:
             self._open = False
@@ -311,9 +309,7 @@ class ConnectionHandler(RequestHandler):
                     self._disarm_header_timer()
                     self._body_timer = self._event_loop.call_later(BODY_GRACE, self._body_late)
                 return
-            if self._body_timer is not None:
-                self._body_timer.cancel()
-                self._body_timer = None
+            self._cancel_body_timer()
             if verdict == SERVE:
                 del buffer[:size]
                 assert request is not None and route is not None
@@ -336,6 +332,11 @@ class ConnectionHandler(RequestHandler):
         if self._buffer_paused and len(buffer) <= MAX_BUFFERED:
             self._resume_reading_for_buffer()
 
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
     def _body_late(self) -> None:
         self._body_timer = None
         if self._lane is not None and not (self._serving or self._messages):
@@ -343,9 +344,7 @@ class ConnectionHandler(RequestHandler):
 
     def _leave_lane(self) -> None:
         """The connection is aiohttp's from now on, starting with the bytes not yet framed."""
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        self._cancel_body_timer()
         data = bytes(self._lane_buffer)
         self._lane = None
         self._lane_buffer = bytearray()

@@ -31,7 +31,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from email.utils import formatdate
-from http import HTTPStatus
 
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
@@ -72,8 +71,6 @@ _HEAD = re.compile(
 _SEGMENT = r"[A-Za-z0-9\-_~!$&'()*+,;=:@]+(?:\.+[A-Za-z0-9\-_~!$&'()*+,;=:@]+)*"
 _PLAIN_PATH = re.compile(f"/(?:{_SEGMENT}(?:/{_SEGMENT})*/?)?")
 
-
-_REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 # How the lane serves a request: the API's ``serve`` for a matched route (http/app.py).
 Serve = Callable[[LaneRequest, AbstractRoute], Awaitable[web.StreamResponse]]
@@ -207,8 +204,8 @@ class Lane:
         if status >= 200 and status not in (204, 304):  # RFC 9110 §8.6: none on those
             fields += f"Content-Length: {len(body)}\r\n"
         ending = _CLOSE if close else "\r\n"
-        reason = response.reason or _REASONS.get(status, "")
-        return f"HTTP/1.1 {status} {reason}\r\n{fields}{date_and_server()}{ending}".encode() + body
+        head = f"HTTP/1.1 {status} {response.reason}\r\n{fields}{date_and_server()}{ending}"
+        return head.encode() + body
 
 
 _CLOSE = "Connection: close\r\n\r\n"
